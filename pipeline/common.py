@@ -1,0 +1,63 @@
+"""What every stage entry point shares: logging, the error contract, config layering from flags."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable
+
+from seqkd.config import add_arguments, build, flags_to_dict, load_yaml
+from seqkd.io import SeqkdError
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(out_dir: str | Path | None = None, *, quiet: bool = False) -> None:
+    """Log to stderr and, when the stage has a folder, to its log.txt (appending across restarts)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    stream.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.addHandler(stream)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        file = logging.FileHandler(Path(out_dir) / "log.txt", encoding="utf-8")
+        file.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(file)
+
+
+def config_parser(prog: str, description: str, cls, *, preset: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if preset:
+        parser.add_argument("--preset", help="preset name (pipeline/presets/NAME.yaml) or path")
+        parser.add_argument("--run_dir", help="the preset's run folder (default: its run_dir, or runs/PRESET)")
+    parser.add_argument("--config", action="append", default=[], help="YAML file(s) of this stage's keys")
+    add_arguments(parser, cls)
+    return parser
+
+
+def resolve(cls, args: argparse.Namespace, layers: list[tuple[dict, str]]):
+    """dataclass defaults < `layers` (from a preset) < --config files < flags."""
+    layers = list(layers)
+    for path in args.config:
+        layers.append((load_yaml(path), path))
+    layers.append((flags_to_dict(args, cls), "command line"))
+    return build(cls, layers)
+
+
+def main_guard(prog: str, fn: Callable[[], int | None]) -> int:
+    """Run `fn`; user errors print one clear line and exit 2, Ctrl-C exits 130."""
+    try:
+        return int(fn() or 0)
+    except SeqkdError as e:
+        logging.getLogger(prog).debug("error", exc_info=True)
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

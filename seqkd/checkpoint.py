@@ -1,0 +1,60 @@
+"""Checkpoints: self-contained (weights, model sizes, vocabularies with their SentencePiece models, lineage),
+written atomically, loaded with clear errors."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqkd import io
+from seqkd.config import ModelConfig, from_dict, to_dict
+from seqkd.io import SeqkdError
+from seqkd.model import Seq2Seq
+from seqkd.vocab import Vocab
+
+FORMAT = 1
+
+
+def save_checkpoint(path: str | Path, model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab, **extra: Any) -> None:
+    """Write model weights, sizes and vocabularies (+ `extra`: optimizer, training state, config, lineage)."""
+    state = {"format": FORMAT, "model": model.state_dict(), "model_config": to_dict(model.cfg),
+             "vocab": {"src": src_vocab.to_state(), "tgt": tgt_vocab.to_state()}, **extra}
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise SeqkdError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise SeqkdError(f"{path}: not a readable checkpoint (truncated or corrupt?): {str(e).splitlines()[0]}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+        raise SeqkdError(f"{path}: not a seqkd checkpoint (format {FORMAT})")
+    return state
+
+
+def model_from_state(state: dict, where: str = "checkpoint") -> tuple[Seq2Seq, Vocab, Vocab]:
+    cfg = from_dict(ModelConfig, state["model_config"], f"{where}: model_config")
+    src_vocab, tgt_vocab = Vocab.from_state(state["vocab"]["src"]), Vocab.from_state(state["vocab"]["tgt"])
+    model = Seq2Seq(cfg, len(src_vocab), len(tgt_vocab))
+    model.load_state_dict(state["model"])
+    return model, src_vocab, tgt_vocab
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Vocab, Vocab, dict]:
+    """(model in eval mode on `device`, source vocab, target vocab, the whole checkpoint dict)."""
+    state = read_checkpoint(path)
+    model, src_vocab, tgt_vocab = model_from_state(state, str(path))
+    return model.to(device).eval(), src_vocab, tgt_vocab, state
+
+
+def check_vocab(where: str, vocab: Vocab, expected: Vocab, side: str) -> None:
+    if vocab.digest != expected.digest:
+        raise SeqkdError(f"{where}: its {side} vocabulary ({len(vocab)} pieces, digest {vocab.digest}) differs from "
+                         f"the data's ({len(expected)} pieces, digest {expected.digest}); it was trained on other data")

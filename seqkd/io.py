@@ -1,0 +1,121 @@
+"""Files: atomic writes, stage manifests, hashing, and the one error type users see.
+
+Every stage writes each file to a temporary name in the same directory and renames it into place, so a crash leaves
+the old file or no file, never half a file; `manifest.json`, written last, marks a stage as done.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+MANIFEST = "manifest.json"
+
+
+class SeqkdError(Exception):
+    """A problem with the user's input (file, option, data): the CLI prints it and exits with status 2."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is renamed to `path`, on error removed.
+
+    >>> with atomic_path("out.txt") as tmp:
+    ...     tmp.write_text("done")  # out.txt appears only now, complete
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # flush to disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[Any]:
+    """open() that writes to a temporary file and renames it into place when the block succeeds."""
+    with atomic_path(path) as tmp:
+        if "b" not in mode:
+            kwargs.setdefault("encoding", "utf-8")
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SeqkdError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise SeqkdError(f"{path}: not valid JSON ({e})") from None
+
+
+def sha256_file(path: str | os.PathLike, *, decompress: bool = False) -> str:
+    """sha256 of a file's bytes, or of its decompressed text when `decompress` and it ends in .gz."""
+    h = hashlib.sha256()
+    opener = gzip.open if decompress and str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(path: str | os.PathLike) -> dict:
+    """Cheap identity of an input file (size and modification time), for deciding whether a stage is current."""
+    st = os.stat(path)
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def config_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_manifest(stage_dir: str | os.PathLike) -> dict | None:
+    path = Path(stage_dir) / MANIFEST
+    if not path.exists():
+        return None
+    return read_json(path)
+
+
+def write_manifest(stage_dir: str | os.PathLike, *, stage: str, key: dict, started: float, **fields) -> dict:
+    """Write the stage's manifest last: `key` is what decides whether a later run may skip the stage."""
+    manifest = {"stage": stage, "key": key, "key_hash": config_hash(key),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": round(time.time() - started, 2), **fields}
+    write_json(Path(stage_dir) / MANIFEST, manifest)
+    return manifest
+
+
+def stage_is_done(stage_dir: str | os.PathLike, key: dict) -> bool:
+    """True when the stage finished before with the same key; a finished stage with another key is an error,
+    so that finished work is never silently overwritten."""
+    manifest = read_manifest(stage_dir)
+    if manifest is None:
+        return False
+    if manifest.get("key_hash") == config_hash(key):
+        return True
+    old = manifest.get("key", {})
+    changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+    details = "; ".join(f"{k}: {old.get(k)!r} -> {key.get(k)!r}" for k in changed[:5])
+    raise SeqkdError(f"{stage_dir} holds a finished '{manifest.get('stage')}' stage made with other settings "
+                     f"({details}). Remove that folder (make clean-run) or choose another output folder.")

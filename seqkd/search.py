@@ -1,0 +1,202 @@
+"""Greedy and beam search, batched over sentences and beams together.
+
+The model is reached only through `encode` and `step`. Per step, for B live sentences with K beams each:
+  scores (B, K) + log_probs (B, K, V) -> top 2K of (B, K*V) -> beam = idx // V, token = idx % V.
+Each parent offers exactly one end-of-sentence candidate, so the top 2K always hold K others: an EOS never takes a
+live slot. EOS candidates inside the top K finish; their score is length-normalized there and only there
+(score / length**alpha). Finished hypotheses live in tensors (B, K); a sentence is done when it holds K of them, or
+earlier when no live hypothesis can still beat its n-th best (exact, see `_bound`). Done sentences leave the batch.
+Letters: B sentences, K beam, S source length, T target length, V vocabulary, H hidden.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from seqkd.data import pad
+from seqkd.model import BOS, EOS, NEG_INF, PAD, Memory, Seq2Seq, State
+
+
+class Hypothesis(NamedTuple):
+    tokens: list[int]  # without EOS
+    score: float  # log-probability / length**alpha (length counts the EOS)
+    log_prob: float  # raw log-probability of tokens + EOS
+
+
+class _Beams(NamedTuple):
+    """Everything indexed by live sentence, so one `select` drops done sentences from all of it."""
+
+    memory: Memory  # B rows
+    state: State  # B*K rows
+    scores: torch.Tensor  # (B, K) raw log-probabilities of live hypotheses
+    tokens: torch.Tensor  # (B*K, T+1) live prefixes
+    fin_scores: torch.Tensor  # (B, K) normalized scores of finished hypotheses, best first
+    fin_logp: torch.Tensor  # (B, K) their raw log-probabilities
+    fin_tokens: torch.Tensor  # (B, K, T+1)
+    max_len: torch.Tensor  # (B,) output length limit per sentence
+    origin: torch.Tensor  # (B,) position of each live sentence in the input batch
+
+    def select(self, rows: torch.Tensor, k: int) -> "_Beams":
+        beam_rows = (rows.unsqueeze(1) * k + torch.arange(k, device=rows.device)).view(-1)  # (B'*K,)
+        return _Beams(self.memory.select(rows), self.state.select(beam_rows), self.scores[rows],
+                      self.tokens[beam_rows], self.fin_scores[rows], self.fin_logp[rows], self.fin_tokens[rows],
+                      self.max_len[rows], self.origin[rows])
+
+
+def _bound(scores: torch.Tensor, max_len: torch.Tensor, alpha: float) -> torch.Tensor:
+    """(B,) upper bound on the normalized score any live hypothesis can still reach.
+
+    Log-probabilities only fall as a hypothesis grows; with alpha > 0 the best case for a negative score s is the
+    longest allowed length, s / (max_len + 1)**alpha."""
+    best = scores.max(1).values  # (B,)
+    if alpha == 0:
+        return best
+    return best / (max_len.to(best.dtype) + 1) ** alpha
+
+
+@torch.inference_mode()
+def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k: int = 5, nbest: int = 1,
+                alpha: float = 0.0, max_len_a: float = 1.5, max_len_b: int = 10,
+                early_stop: bool = True) -> list[list[Hypothesis]]:
+    """Translate one batch: src (B, S) padded, src_lens (B,) -> per sentence its `nbest` hypotheses, best first.
+
+    early_stop: stop a sentence as soon as no live hypothesis can change its n-best list (exact); without it a
+    sentence runs until it holds K finished hypotheses or reaches its length limit.
+    """
+    if not 1 <= nbest <= k:
+        raise ValueError(f"nbest must be between 1 and the beam size {k}, got {nbest}")
+    V = model.tgt_vocab
+    B0, dev = src.size(0), src.device
+    memory, state = model.encode(src, src_lens)
+    max_len = (max_len_a * src_lens.to(torch.float64) + max_len_b).floor().long().clamp(min=1)  # (B,)
+    T = int(max_len.max())
+    scores = torch.full((B0, k), NEG_INF, device=dev)
+    scores[:, 0] = 0.0  # one live hypothesis to start with, so step one does not pick K copies of the same word
+    beams = _Beams(memory, state.select(torch.arange(B0, device=dev).repeat_interleave(k)), scores,
+                   torch.full((B0 * k, T + 1), EOS, dtype=torch.long, device=dev),
+                   torch.full((B0, k), NEG_INF, device=dev), torch.full((B0, k), NEG_INF, device=dev),
+                   torch.full((B0, k, T + 1), EOS, dtype=torch.long, device=dev), max_len,
+                   torch.arange(B0, device=dev))
+    out_scores = torch.full((B0, k), NEG_INF, device=dev)
+    out_logp = torch.full((B0, k), NEG_INF, device=dev)
+    out_tokens = torch.full((B0, k, T + 1), EOS, dtype=torch.long, device=dev)
+    prev = torch.full((B0 * k,), BOS, dtype=torch.long, device=dev)
+    not_eos = torch.ones(1, 1, V, dtype=torch.bool, device=dev)
+    not_eos[..., EOS] = False
+    never = torch.zeros(1, 1, V, dtype=torch.bool, device=dev)
+    never[..., [PAD, BOS]] = True  # padding and start symbols are never generated
+
+    for t in range(T + 1):
+        B = beams.scores.size(0)
+        log_probs, state = model.step(prev, beams.state, beams.memory)  # (B*K, V)
+        log_probs = log_probs.float().view(B, k, V)
+        at_limit = (beams.max_len == t).view(B, 1, 1)  # t tokens so far: only EOS may follow
+        log_probs = log_probs.masked_fill((at_limit & not_eos) | never, NEG_INF)
+        cand = (beams.scores.unsqueeze(2) + log_probs).view(B, k * V)  # (B, K*V)
+        top, idx = cand.topk(2 * k, dim=1)  # (B, 2K)
+        parent, token = idx // V, idx % V  # (B, 2K) each
+        is_eos = token == EOS
+
+        # finished: EOS candidates with a finite score among the top K
+        fin_new = is_eos[:, :k] & torch.isfinite(top[:, :k])  # (B, K)
+        new_scores = torch.where(fin_new, top[:, :k] / (t + 1) ** alpha, NEG_INF)  # (B, K); length counts EOS
+        new_logp = torch.where(fin_new, top[:, :k], NEG_INF)
+        rows = (torch.arange(B, device=dev).unsqueeze(1) * k + parent[:, :k]).view(-1)  # (B*K,)
+        new_tokens = beams.tokens[rows].view(B, k, T + 1)  # prefixes of the candidates; position t holds EOS
+        all_scores = torch.cat([beams.fin_scores, new_scores], 1)  # (B, 2K)
+        fin_scores, pick = all_scores.topk(k, dim=1)  # (B, K)
+        fin_logp = torch.cat([beams.fin_logp, new_logp], 1).gather(1, pick)
+        fin_tokens = torch.cat([beams.fin_tokens, new_tokens], 1).gather(
+            1, pick.unsqueeze(2).expand(B, k, T + 1))  # (B, K, T+1)
+
+        # live: the best K candidates that are not EOS
+        live_top, live_pick = torch.where(is_eos, NEG_INF, top).topk(k, dim=1)  # (B, K)
+        live_parent = parent.gather(1, live_pick)
+        live_token = token.gather(1, live_pick)
+        rows = (torch.arange(B, device=dev).unsqueeze(1) * k + live_parent).view(-1)  # (B*K,)
+        tokens = beams.tokens[rows]  # (B*K, T+1)
+        tokens[:, t] = live_token.view(-1)
+        beams = _Beams(beams.memory, state.select(rows), live_top, tokens, fin_scores, fin_logp, fin_tokens,
+                       beams.max_len, beams.origin)
+        prev = live_token.view(-1)
+
+        done = torch.isfinite(fin_scores[:, k - 1]) | (beams.max_len <= t)  # (B,) K finished, or at the limit
+        if early_stop:
+            done |= fin_scores[:, nbest - 1] >= _bound(live_top, beams.max_len, alpha)
+        if bool(done.any()):  # the one host synchronization of a step
+            out_scores[beams.origin[done]] = fin_scores[done]
+            out_logp[beams.origin[done]] = fin_logp[done]
+            out_tokens[beams.origin[done]] = fin_tokens[done]
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            beams = beams.select(keep, k)
+            prev = prev.view(-1, k)[keep].view(-1)
+
+    return _to_hypotheses(out_scores[:, :nbest].cpu(), out_logp[:, :nbest].cpu(), out_tokens[:, :nbest].cpu())
+
+
+def _to_hypotheses(scores: torch.Tensor, logp: torch.Tensor, tokens: torch.Tensor) -> list[list[Hypothesis]]:
+    """Tensors on the CPU (B, N), (B, N), (B, N, T+1) -> lists, tokens cut at the first EOS."""
+    out = []
+    for s_row, l_row, t_rows in zip(scores.tolist(), logp.tolist(), tokens.numpy()):
+        hyps = []
+        for s, lp, toks in zip(s_row, l_row, t_rows):
+            if s == -math.inf:
+                continue
+            end = int(np.argmax(toks == EOS)) if (toks == EOS).any() else len(toks)
+            hyps.append(Hypothesis(toks[:end].tolist(), s, lp))
+        out.append(hyps or [Hypothesis([], -math.inf, -math.inf)])  # only when every path had probability 0
+    return out
+
+
+def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, **kwargs) -> list[list[Hypothesis]]:
+    return beam_search(model, src, src_lens, k=1, nbest=1, **kwargs)
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int = 0) -> list[np.ndarray]:
+    """Indices sorted by length (longest first), cut into batches of `batch_size` sentences and, if given, at most
+    `batch_tokens` padded source tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
+        if batch_tokens:
+            longest = max(int(lengths[order[start]]), 1)
+            end = min(end, start + max(1, batch_tokens // longest))
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def translate(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
+              max_len_a: float = 1.5, max_len_b: int = 10, batch_size: int = 64, batch_tokens: int = 0,
+              device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
+    """Translate token-id sequences (any order, any count) -> n-best lists in input order.
+
+    Sentences are sorted by length so batches hold similar lengths; empty sources give empty translations."""
+    was_training = model.training
+    model.eval()
+    results: list[list[Hypothesis] | None] = [None] * len(sources)
+    lengths = np.array([len(s) for s in sources], dtype=np.int64)
+    for i in np.flatnonzero(lengths == 0):
+        results[i] = [Hypothesis([], 0.0, 0.0)]
+    try:
+        for index in sorted_batches(np.where(lengths == 0, 0, lengths), batch_size, batch_tokens):
+            index = index[lengths[index] > 0]
+            if len(index) == 0:
+                continue
+            src = pad([sources[i] for i in index]).to(device)
+            src_lens = torch.from_numpy(lengths[index]).to(device)
+            hyps = beam_search(model, src, src_lens, k=beam, nbest=nbest, alpha=alpha, max_len_a=max_len_a,
+                               max_len_b=max_len_b)
+            for i, h in zip(index, hyps):
+                results[i] = h
+            if progress is not None:
+                progress.update(len(index))
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]

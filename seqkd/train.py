@@ -1,0 +1,431 @@
+"""Training: the paper's recipe by default, resumable bit for bit, on CPU, one GPU or many (torchrun + DDP).
+
+Recipe (seq2seq-attn's defaults, which Kim & Rush used): plain SGD at learning rate 1.0 for 13 epochs, halved at
+the end of every epoch from epoch 9 on, or from the first epoch whose validation perplexity is worse than the last;
+gradient norm clipped at 5; dropout 0.3; parameters uniform in +-0.1; batches of 64 sentences of similar length.
+
+Output folder: last.pt (every `save_every` updates, at each epoch's end and at exit), best.pt (best validation
+BLEU), metrics.jsonl, log.txt (set up by the entry point), manifest.json when finished.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sacrebleu
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from seqkd import io
+from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
+from seqkd.config import TrainConfig, to_dict
+from seqkd.data import collate, load_split, make_batches
+from seqkd.io import SeqkdError
+from seqkd.losses import kd_objective
+from seqkd.model import PAD, Seq2Seq
+from seqkd.prepare import load_vocabs, read_lines
+from seqkd.search import translate
+
+log = logging.getLogger(__name__)
+
+TARGET_FILES = {"seq-kd": "train.seqkd", "seq-inter": "train.seqinter"}
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in last.pt so that a restart continues exactly."""
+
+    step: int = 0
+    epoch: int = 1
+    batch_in_epoch: int = 0  # batches of the current epoch already done
+    lr: float = 1.0
+    decaying: bool = False  # seq2seq-attn: once decay starts it happens every epoch
+    prev_ppl: float = math.inf
+    best_bleu: float = -1.0
+    best_ppl: float = math.inf
+    best_step: int = 0
+    bad_validations: int = 0
+    tokens: int = 0
+    train_s: float = 0.0  # time spent in training steps, across restarts
+    last_valid_step: int = -1
+    done: bool = False
+
+
+class Ranks:
+    """This process's place among data-parallel workers (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK)."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t.item())
+
+    def broadcast(self, obj):
+        if self.world == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj) -> list:
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SeqkdError(f"device: '{name}' was asked for but CUDA is not available (use --device cpu)")
+    return device
+
+
+def stage_key(cfg: TrainConfig, data_manifest: dict) -> dict:
+    """What decides whether a finished run can be reused: the settings that change the result."""
+    settings = {k: v for k, v in to_dict(cfg).items()
+                if k not in ("out_dir", "device", "threads", "log_every", "save_every", "data_dir", "distill_dir")}
+    return {"settings": settings, "data": data_manifest.get("key_hash")}
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.ranks = Ranks(self.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.out = Path(cfg.out_dir)
+        self.src_vocab, self.tgt_vocab = load_vocabs(cfg.data_dir)
+        self.data_manifest = io.read_manifest(cfg.data_dir)
+        self.train_split = load_split(cfg.data_dir, "train", tgt_prefix=self.target_prefix())
+        self.valid_split = load_split(cfg.data_dir, "valid")
+        self.valid_refs = read_lines(Path(cfg.data_dir) / f"valid.{self.data_manifest['tgt_lang']}")
+        torch.manual_seed(cfg.seed)
+        self.model = Seq2Seq(cfg.model, len(self.src_vocab), len(self.tgt_vocab))
+        self.parent = self.load_parent() if cfg.init_from else None
+        self.model.to(self.device)
+        self.teacher = self.load_teacher() if cfg.kd_alpha > 0 else None
+        params = self.model.parameters()
+        self.optimizer = (torch.optim.SGD(params, lr=cfg.lr) if cfg.optimizer == "sgd"
+                          else torch.optim.Adam(params, lr=cfg.lr))
+        self.state = TrainState(lr=cfg.lr)
+        torch.manual_seed(cfg.seed + self.ranks.rank)  # dropout streams differ between ranks
+        self.resume()
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.ranks.world > 1 else self.model)
+        self.stop_requested = False
+
+    # ----------------------------------------------------------------------------------------------- setup
+    def target_prefix(self) -> Path | None:
+        cfg = self.cfg
+        if cfg.targets == "ref":
+            return None
+        if not cfg.distill_dir:
+            raise SeqkdError(f"targets: '{cfg.targets}' needs distill_dir (the distillation stage's folder)")
+        prefix = Path(cfg.distill_dir) / TARGET_FILES[cfg.targets]
+        if not Path(f"{prefix}.tok.npy").exists():
+            raise SeqkdError(f"targets: {prefix}.tok.npy does not exist yet; create it with `make distill`"
+                             + (" (with nbest > 1 for Seq-Inter)" if cfg.targets == "seq-inter" else ""))
+        return prefix
+
+    def load_parent(self) -> dict:
+        state = read_checkpoint(self.cfg.init_from)
+        where = f"init_from {self.cfg.init_from}"
+        if state["model_config"] != to_dict(self.cfg.model):
+            raise SeqkdError(f"{where}: its model {state['model_config']} differs from this run's model "
+                             f"{to_dict(self.cfg.model)}")
+        from seqkd.vocab import Vocab
+
+        check_vocab(where, Vocab.from_state(state["vocab"]["src"]), self.src_vocab, "source")
+        check_vocab(where, Vocab.from_state(state["vocab"]["tgt"]), self.tgt_vocab, "target")
+        self.model.load_state_dict(state["model"])
+        log.info("starting from the weights of %s", self.cfg.init_from)
+        return {"path": str(self.cfg.init_from), "lineage": state.get("lineage")}
+
+    def load_teacher(self) -> Seq2Seq:
+        if not self.cfg.teacher:
+            raise SeqkdError("kd_alpha > 0 (Word-KD) needs a teacher checkpoint: set teacher")
+        if not Path(self.cfg.teacher).exists():
+            raise SeqkdError(f"teacher: {self.cfg.teacher} does not exist yet; train it with `make teacher`")
+        teacher, src_vocab, tgt_vocab, _ = load_model(self.cfg.teacher, self.device)
+        check_vocab(f"teacher {self.cfg.teacher}", src_vocab, self.src_vocab, "source")
+        check_vocab(f"teacher {self.cfg.teacher}", tgt_vocab, self.tgt_vocab, "target")
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
+    def lineage(self) -> dict:
+        cfg = self.cfg
+        return {"data_dir": str(cfg.data_dir), "data_key": self.data_manifest.get("key_hash"),
+                "targets": cfg.targets, "distill_dir": cfg.distill_dir if cfg.targets != "ref" else None,
+                "teacher": cfg.teacher if cfg.kd_alpha > 0 else None, "init_from": self.parent}
+
+    def resume(self) -> None:
+        path = self.out / "last.pt"
+        if not path.exists():
+            return
+        ck = read_checkpoint(path)
+        if ck["model_config"] != to_dict(self.cfg.model):
+            changed = {k: (ck["model_config"].get(k), v) for k, v in to_dict(self.cfg.model).items()
+                       if ck["model_config"].get(k) != v}
+            raise SeqkdError(f"{path}: this run's model differs from the checkpoint being resumed ({changed}); "
+                             "use another out_dir or remove the folder")
+        from seqkd.vocab import Vocab
+
+        check_vocab(str(path), Vocab.from_state(ck["vocab"]["src"]), self.src_vocab, "source")
+        check_vocab(str(path), Vocab.from_state(ck["vocab"]["tgt"]), self.tgt_vocab, "target")
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.state = TrainState(**ck["train_state"])
+        rng = ck["rng"][self.ranks.rank] if len(ck["rng"]) == self.ranks.world else ck["rng"][0]
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.trim_metrics()
+        log.info("resuming %s at update %d (epoch %d, batch %d)", path, self.state.step, self.state.epoch,
+                 self.state.batch_in_epoch)
+
+    # ------------------------------------------------------------------------------------------ records
+    def metric(self, **fields) -> None:
+        if self.ranks.main:
+            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(fields) + "\n")
+
+    def trim_metrics(self) -> None:
+        """Drop metric lines written after the checkpoint we resume from (they will be written again)."""
+        path = self.out / "metrics.jsonl"
+        if not self.ranks.main or not path.exists():
+            return
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+                 if line and json.loads(line).get("step", 0) <= self.state.step]
+        with io.atomic_open(path) as f:
+            f.write("".join(line + "\n" for line in lines))
+
+    def save(self, name: str, *, full: bool) -> None:
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        rngs = self.ranks.gather(rng) if full else [rng]
+        if not self.ranks.main:
+            return
+        extra = {"config": to_dict(self.cfg), "lineage": self.lineage(), "train_state": dataclasses.asdict(self.state)}
+        if full:
+            extra.update(optimizer=self.optimizer.state_dict(), rng=rngs)
+        save_checkpoint(self.out / name, self.model, self.src_vocab, self.tgt_vocab, **extra)
+
+    # ------------------------------------------------------------------------------------------ steps
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        cfg, split = self.cfg, self.train_split
+        return make_batches(split.src.lens, split.tgt.lens, batch_size=cfg.batch_size, batch_tokens=cfg.batch_tokens,
+                            shuffle=True, seed=cfg.seed, epoch=epoch)
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.bf16 and self.device.type == "cuda")
+
+    def train_step(self, index: np.ndarray) -> tuple[float, int]:
+        """One update on global batch `index` (this rank takes every world-th sentence): (summed NLL, tokens)."""
+        cfg, split = self.cfg, self.train_split
+        n_global = int((split.tgt.lens[index] + 1).sum())
+        batch = collate(split, index[self.ranks.rank::self.ranks.world]).to(self.device)
+        mask = batch.tgt_out != PAD
+        with self.autocast():
+            logits = self.ddp(batch.src, batch.src_lens, batch.tgt_in, mask)  # (N, V)
+            teacher_logits = None
+            if self.teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = self.teacher(batch.src, batch.src_lens, batch.tgt_in, mask)
+        loss, nll = kd_objective(logits, batch.tgt_out[mask], teacher_logits, alpha=cfg.kd_alpha,
+                                 temperature=cfg.kd_temperature, topk=cfg.kd_topk)
+        # DDP averages gradients over ranks: scale so the update equals one process on the whole batch
+        (loss * (self.ranks.world / n_global)).backward()
+        nll_sum = self.ranks.sum(float(nll.detach()))
+        if not math.isfinite(nll_sum):
+            raise SeqkdError(f"the loss is not finite at update {self.state.step + 1} (epoch {self.state.epoch}); "
+                             f"last.pt keeps the last good state (try a lower learning rate)")
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return nll_sum, n_global
+
+    # ------------------------------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Validation perplexity on the references and greedy BLEU (rank 0 computes, all ranks receive)."""
+        result = None
+        if self.ranks.main:
+            started = time.time()
+            self.model.eval()
+            split, nll, tokens = self.valid_split, 0.0, 0
+            for index in make_batches(split.src.lens, split.tgt.lens, batch_size=64):
+                batch = collate(split, index).to(self.device)
+                mask = batch.tgt_out != PAD
+                with self.autocast():
+                    logits = self.model(batch.src, batch.src_lens, batch.tgt_in, mask)
+                nll += float(torch.nn.functional.cross_entropy(logits.float(), batch.tgt_out[mask], reduction="sum"))
+                tokens += batch.n_tokens
+            result = {"valid_ppl": math.exp(min(nll / max(tokens, 1), 100))}
+            if self.cfg.valid_bleu:
+                n = len(split) if not self.cfg.valid_bleu_max else min(len(split), self.cfg.valid_bleu_max)
+                hyps = translate(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)
+                text = [self.tgt_vocab.decode(h[0].tokens) for h in hyps]
+                result["valid_bleu"] = sacrebleu.corpus_bleu(text, [self.valid_refs[:n]]).score
+            result["valid_s"] = round(time.time() - started, 2)
+            self.model.train()
+        return self.ranks.broadcast(result)
+
+    def after_validation(self, result: dict, *, epoch_end: bool) -> bool:
+        """Record a validation; keep best.pt; decay the learning rate at an epoch's end; True = stop early."""
+        st, cfg = self.state, self.cfg
+        st.last_valid_step = st.step
+        self.metric(step=st.step, epoch=st.epoch, lr=st.lr, **result)
+        bleu = result.get("valid_bleu", -result["valid_ppl"])
+        improved = bleu > st.best_bleu
+        log.info("validation at update %d (epoch %d): ppl %.2f%s%s", st.step, st.epoch, result["valid_ppl"],
+                 f", greedy BLEU {result['valid_bleu']:.2f}" if "valid_bleu" in result else "",
+                 " (best so far)" if improved else "")
+        if improved:
+            st.best_bleu, st.best_ppl, st.best_step, st.bad_validations = bleu, result["valid_ppl"], st.step, 0
+            self.save("best.pt", full=False)
+        else:
+            st.bad_validations += 1
+        if epoch_end:
+            if (cfg.decay_start and st.epoch >= cfg.decay_start) or (
+                    cfg.decay_on_plateau and result["valid_ppl"] > st.prev_ppl):
+                st.decaying = True
+            if st.decaying:
+                st.lr *= cfg.lr_decay
+                for group in self.optimizer.param_groups:
+                    group["lr"] = st.lr
+                log.info("learning rate -> %g", st.lr)
+            st.prev_ppl = result["valid_ppl"]
+        return bool(cfg.patience and st.bad_validations >= cfg.patience)
+
+    # ------------------------------------------------------------------------------------------ loop
+    def request_stop(self, signum, _frame) -> None:
+        log.warning("signal %d: stopping after this update and saving last.pt", signum)
+        self.stop_requested = True
+
+    def run(self) -> TrainState:
+        cfg, st = self.cfg, self.state
+        for group in self.optimizer.param_groups:
+            group["lr"] = st.lr
+        handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.model.train()
+        try:
+            while not st.done and st.epoch <= cfg.epochs:
+                if self.run_epoch():
+                    break
+            if not st.done:
+                if st.last_valid_step != st.step:
+                    self.after_validation(self.validate(), epoch_end=False)
+                st.done = True
+                self.save("last.pt", full=True)
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        return st
+
+    def run_epoch(self) -> bool:
+        """Train the rest of the current epoch; True when training must stop (early stop, max_steps, signal)."""
+        cfg, st = self.cfg, self.state
+        batches = self.batches(st.epoch)
+        bar = tqdm(total=len(batches), initial=st.batch_in_epoch, desc=f"epoch {st.epoch}", unit="batch",
+                   disable=None if self.ranks.main else True, leave=False, dynamic_ncols=True)
+        window_nll, window_tokens, window_start = 0.0, 0, time.time()
+        try:
+            for index in batches[st.batch_in_epoch:]:
+                if len(index) < self.ranks.world:
+                    st.batch_in_epoch += 1  # too small to give every rank a sentence
+                    continue
+                t0 = time.time()
+                nll, tokens = self.train_step(index)
+                st.train_s += time.time() - t0
+                st.step, st.batch_in_epoch, st.tokens = st.step + 1, st.batch_in_epoch + 1, st.tokens + tokens
+                window_nll, window_tokens = window_nll + nll, window_tokens + tokens
+                bar.update(1)
+                if st.step % cfg.log_every == 0:
+                    elapsed = time.time() - window_start
+                    ppl = math.exp(min(window_nll / window_tokens, 100))
+                    self.metric(step=st.step, epoch=st.epoch, loss=window_nll / window_tokens, ppl=ppl, lr=st.lr,
+                                tok_per_s=window_tokens / elapsed, tokens=st.tokens, train_s=round(st.train_s, 3))
+                    bar.set_postfix(loss=f"{window_nll / window_tokens:.3f}", ppl=f"{ppl:.1f}", lr=f"{st.lr:g}",
+                                    tok_s=f"{window_tokens / elapsed:.0f}")
+                    window_nll, window_tokens, window_start = 0.0, 0, time.time()
+                if cfg.valid_every and st.step % cfg.valid_every == 0 and st.batch_in_epoch < len(batches):
+                    if self.after_validation(self.validate(), epoch_end=False):
+                        return self.finish("early stop: no better validation BLEU in "
+                                           f"{cfg.patience} validations")
+                if cfg.max_steps and st.step >= cfg.max_steps:
+                    return self.finish(f"reached max_steps {cfg.max_steps}")
+                if self.stop_requested:
+                    self.save("last.pt", full=True)
+                    raise KeyboardInterrupt
+                if st.step % cfg.save_every == 0:
+                    self.save("last.pt", full=True)
+        finally:
+            bar.close()
+        stop = self.after_validation(self.validate(), epoch_end=True)
+        st.epoch, st.batch_in_epoch = st.epoch + 1, 0
+        if stop:
+            return self.finish(f"early stop: no better validation BLEU in {cfg.patience} validations")
+        self.save("last.pt", full=True)
+        return False
+
+    def finish(self, why: str) -> bool:
+        log.info("%s", why)
+        if self.state.last_valid_step != self.state.step:
+            self.after_validation(self.validate(), epoch_end=False)
+        self.state.done = True
+        self.save("last.pt", full=True)
+        return True
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run (or resume, or skip when finished) a training stage; returns its manifest."""
+    started = time.time()
+    out = Path(cfg.out_dir)
+    data_manifest = io.read_manifest(cfg.data_dir)
+    if data_manifest is None:
+        raise SeqkdError(f"data_dir: {cfg.data_dir} holds no finished data stage; create it with `make data`")
+    key = stage_key(cfg, data_manifest)
+    if io.stage_is_done(out, key):
+        log.info("%s is finished; nothing to do", out)
+        return io.read_manifest(out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg)
+    io.write_json(out / "config.json", to_dict(cfg)) if trainer.ranks.main else None
+    st = trainer.run()
+    if not trainer.ranks.main:
+        return {}
+    return io.write_manifest(
+        out, stage="train", key=key, started=started, config=to_dict(cfg), lineage=trainer.lineage(),
+        parameters=sum(p.numel() for p in trainer.model.parameters()), updates=st.step, epochs_done=st.epoch - 1,
+        best={"valid_bleu": st.best_bleu, "valid_ppl": st.best_ppl, "step": st.best_step},
+        train_tok_per_s=round(st.tokens / st.train_s, 1) if st.train_s else None, train_s=round(st.train_s, 1),
+        device=str(trainer.device), world_size=trainer.ranks.world, torch=torch.__version__)
