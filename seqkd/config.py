@@ -120,9 +120,21 @@ class DistillConfig:
     teacher: str = opt("runs/default/teacher/best.pt", "teacher checkpoint")
     data_dir: str = opt("runs/default/data", "prepared data whose training source is translated")
     out_dir: str = opt("runs/default/distill", "targets, shards and statistics go here")
-    search: SearchConfig = opt(SearchConfig(), "beam search settings (nbest > 1 adds Seq-Inter)")
+    beam: int = opt(5, "beam size of the Seq-KD search (the paper's 5)")
+    nbest: int = opt(1, "n-best list size for Seq-Inter (the paper's 35); 1 = Seq-KD only. A list longer than "
+                        "the beam comes from a second search with beam = nbest")
+    alpha: float = opt(0.0, "length normalization: score / length**alpha (0 = none, as in the paper)")
+    max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
+    max_len_b: int = opt(10, "maximum output length = a * source length + b")
+    batch_size: int = opt(64, "sentences per batch")
+    batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
     shard_size: int = opt(2000, "sentences per shard (each shard is written atomically)")
-    shard: Optional[str] = opt(None, "only this shard slice i/n (independent processes); join with a last run")
+    shard: Optional[str] = opt(None, "only the shards i, i+n, i+2n, ... ('i/n', for independent processes); a last "
+                                     "run without it joins them")
+    bleu_workers: int = opt(1, "processes scoring Seq-Inter candidates")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    dtype: str = opt("fp32", "model dtype for the search (bf16/fp16 only on CUDA)", ("fp32", "bf16", "fp16"))
+    threads: int = opt(0, "CPU threads for torch (0 = torch's default)")
 
 
 _YAML_SCALARS = (int, float, bool, str)

@@ -5,8 +5,31 @@ import torch
 import torch.nn.functional as F
 
 
+class _SoftmaxCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy with a backward that turns the logits into softmax - one-hot in place: no (N, V)
+    zero-filled gradient, no second (N, V) buffer. The logits must not be needed by anyone else's backward (the
+    output layer's backward needs its inputs, not its output)."""
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        logits32 = logits.float()
+        lse = torch.logsumexp(logits32, 1)  # (N,)
+        ctx.save_for_backward(logits32, lse, target)
+        ctx.dtype = logits.dtype
+        return (lse - logits32.gather(1, target.unsqueeze(1)).squeeze(1)).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, lse, target = ctx.saved_tensors
+        probs = logits.sub_(lse.unsqueeze(1)).exp_()  # (N, V) softmax, in place
+        probs[torch.arange(len(target), device=target.device), target] -= 1.0
+        return probs.mul_(grad).to(ctx.dtype), None
+
+
 def nll_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Summed negative log-likelihood of `target` (N,) under `logits` (N, V)."""
+    if torch.is_grad_enabled() and logits.requires_grad:
+        return _SoftmaxCrossEntropy.apply(logits, target)
     return F.cross_entropy(logits.float(), target, reduction="sum")
 
 

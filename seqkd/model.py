@@ -100,6 +100,19 @@ class RecurrentLinear:
         return torch.addmm(addend, x, self.weight.t())
 
 
+class Dropout(nn.Module):
+    """Inverted dropout with a mask from torch.rand: on the CPU about 2.5x cheaper than nn.Dropout's bernoulli_."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
 def lstm_pointwise(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM cell update from pre-activations (B, 4H) in PyTorch's gate order i, f, g, o."""
     i, f, g, o = gates.chunk(4, 1)
@@ -117,7 +130,7 @@ class Encoder(nn.Module):
         self.lstm = nn.LSTM(cfg.emb, cfg.hidden // 2 if cfg.bidirectional else cfg.hidden, cfg.layers,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0, batch_first=True,
                             bidirectional=cfg.bidirectional)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor):
         """src (B, S) right-padded, src_lens (B,) -> outputs (B, S, H), final (h, c) each (L, B, H)."""
@@ -148,7 +161,7 @@ class Decoder(nn.Module):
         self.bias = nn.ParameterList([nn.Parameter(torch.empty(4 * H)) for _ in range(cfg.layers)])
         self.w_a = nn.Linear(H, H, bias=False)  # score(h_t, h_s) = h_t^T W_a h_s
         self.w_c = nn.Linear(2 * H, H, bias=False)  # h~_t = tanh(W_c [c_t; h_t])
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.register_buffer("zero", torch.zeros(()), persistent=False)
 
     def attend(self, h: torch.Tensor, memory: Memory, w_c) -> torch.Tensor:

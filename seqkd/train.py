@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass
@@ -22,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import sacrebleu
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from seqkd import io
 from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
 from seqkd.config import TrainConfig, to_dict
 from seqkd.data import collate, load_split, make_batches
+from seqkd.device import Ranks, resolve_device
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
 from seqkd.model import PAD, Seq2Seq
@@ -58,52 +57,6 @@ class TrainState:
     train_s: float = 0.0  # time spent in training steps, across restarts
     last_valid_step: int = -1
     done: bool = False
-
-
-class Ranks:
-    """This process's place among data-parallel workers (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK)."""
-
-    def __init__(self, device: torch.device):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, value: float) -> float:
-        if self.world == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.float64)
-        dist.all_reduce(t)
-        return float(t.item())
-
-    def broadcast(self, obj):
-        if self.world == 1:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def gather(self, obj) -> list:
-        if self.world == 1:
-            return [obj]
-        out = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SeqkdError(f"device: '{name}' was asked for but CUDA is not available (use --device cpu)")
-    return device
 
 
 def stage_key(cfg: TrainConfig, data_manifest: dict) -> dict:
@@ -376,6 +329,10 @@ class Trainer:
                                 tok_per_s=window_tokens / elapsed, tokens=st.tokens, train_s=round(st.train_s, 3))
                     bar.set_postfix(loss=f"{window_nll / window_tokens:.3f}", ppl=f"{ppl:.1f}", lr=f"{st.lr:g}",
                                     tok_s=f"{window_tokens / elapsed:.0f}")
+                    if bar.disable and self.ranks.main:  # no bar on a pipe or in a file: a log line instead
+                        log.info("epoch %d, update %d (%d/%d): loss %.3f, ppl %.1f, lr %g, %.0f target tokens/s",
+                                 st.epoch, st.step, st.batch_in_epoch, len(batches), window_nll / window_tokens, ppl,
+                                 st.lr, window_tokens / elapsed)
                     window_nll, window_tokens, window_start = 0.0, 0, time.time()
                 if cfg.valid_every and st.step % cfg.valid_every == 0 and st.batch_in_epoch < len(batches):
                     if self.after_validation(self.validate(), epoch_end=False):
@@ -419,7 +376,8 @@ def train(cfg: TrainConfig) -> dict:
         return io.read_manifest(out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg)
-    io.write_json(out / "config.json", to_dict(cfg)) if trainer.ranks.main else None
+    if trainer.ranks.main:
+        io.write_json(out / "config.json", to_dict(cfg))
     st = trainer.run()
     if not trainer.ranks.main:
         return {}

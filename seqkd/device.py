@@ -1,0 +1,62 @@
+"""Devices and data-parallel ranks (torchrun sets WORLD_SIZE, RANK and LOCAL_RANK)."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from seqkd.io import SeqkdError
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> this rank's GPU when CUDA is available, else the CPU; 'cuda' without CUDA is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SeqkdError(f"device: '{name}' is not a device (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SeqkdError(f"device: '{name}' was asked for but CUDA is not available (use --device cpu)")
+    return device
+
+
+def rank_and_world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class Ranks:
+    """This process's place among data-parallel workers, with the few collectives training needs."""
+
+    def __init__(self, device: torch.device):
+        self.rank, self.world = rank_and_world()
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t.item())
+
+    def broadcast(self, obj):
+        if self.world == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj) -> list:
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out

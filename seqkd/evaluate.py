@@ -1,0 +1,122 @@
+"""Evaluation of one checkpoint: the columns of the paper's Table 1 and decoding speed.
+
+  BLEU K=1 / K=5     sacrebleu on detokenized text (its signature is recorded), greedy and beam 5; also
+                     "tokenized BLEU", multi-bleu.perl style: whitespace tokens of Moses-like tokenized text
+  PPL                perplexity of the references, teacher-forced
+  p(t = y)           mean probability the model gives its own beam output (Kim & Rush, Table 1)
+  parameters, checkpoint size, and greedy and beam speed (sentences/s, target pieces/s; device and batch named)
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import sacrebleu
+import torch
+
+from seqkd import io
+from seqkd.checkpoint import check_vocab, load_model
+from seqkd.data import Side, Split, collate, load_split, make_batches
+from seqkd.device import resolve_device
+from seqkd.io import SeqkdError
+from seqkd.model import PAD, count_parameters
+from seqkd.prepare import load_vocabs, read_lines
+from seqkd.search import translate
+
+_MOSES_LIKE = re.compile(r"(\w)-(?=\w)")
+
+
+def tokenized_bleu(hyps: list[str], refs: list[str]) -> float:
+    """BLEU over whitespace tokens after 13a tokenization with hyphens split (Moses' aggressive mode), the way
+    papers that ran multi-bleu.perl on tokenized text report it. An approximation: Moses' own tokenizer differs
+    in rare cases."""
+    tok = sacrebleu.tokenizers.tokenizer_13a.Tokenizer13a()
+
+    def prep(s: str) -> str:
+        return tok(_MOSES_LIKE.sub(r"\1 @-@ ", s))
+
+    return sacrebleu.corpus_bleu([prep(h) for h in hyps], [[prep(r) for r in refs]], tokenize="none").score
+
+
+def perplexity(model, split, device, batch_size: int = 64) -> float:
+    """exp(mean NLL per target token, EOS included) of the split's references."""
+    nll, tokens = 0.0, 0
+    with torch.inference_mode():
+        for index in make_batches(split.src.lens, split.tgt.lens, batch_size=batch_size):
+            batch = collate(split, index).to(device)
+            mask = batch.tgt_out != PAD
+            logits = model(batch.src, batch.src_lens, batch.tgt_in, mask)
+            nll += float(torch.nn.functional.cross_entropy(logits.float(), batch.tgt_out[mask], reduction="sum"))
+            tokens += batch.n_tokens
+    return math.exp(nll / max(tokens, 1))
+
+
+def timed_translate(model, sources, *, beam: int, batch_size: int, device, **search) -> tuple[list, float]:
+    """Translate all sources once after a warm-up batch; the time excludes the warm-up and waits for the GPU."""
+    translate(model, sources[:batch_size], beam=beam, batch_size=batch_size, device=device, **search)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    hyps = translate(model, sources, beam=beam, batch_size=batch_size, device=device, **search)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return hyps, time.perf_counter() - started
+
+
+def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test", beam: int = 5,
+             batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
+             max_len_b: int = 10, max_sentences: int = 0) -> dict:
+    """All Table-1 figures of one checkpoint on a split of a data stage."""
+    dev = resolve_device(device)
+    data_dir = Path(data_dir)
+    model, src_vocab, tgt_vocab, state = load_model(checkpoint, dev)
+    data_src, data_tgt = load_vocabs(data_dir)
+    check_vocab(str(checkpoint), src_vocab, data_src, "source")
+    check_vocab(str(checkpoint), tgt_vocab, data_tgt, "target")
+    manifest = io.read_manifest(data_dir)
+    data = load_split(data_dir, split)
+    refs = read_lines(data_dir / f"{split}.{manifest['tgt_lang']}")
+    n = min(len(data), max_sentences) if max_sentences else len(data)
+    sources, refs = [data.src[i] for i in range(n)], refs[:n]
+    search = dict(alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b)
+
+    result = {"checkpoint": str(checkpoint), "split": split, "sentences": n, "device": str(dev),
+              "threads": torch.get_num_threads(), "batch_size": batch_size,
+              "parameters": count_parameters(model), "checkpoint_mb": round(Path(checkpoint).stat().st_size / 2**20, 1),
+              "lineage": state.get("lineage"), "search": {"beam": beam, **search}}
+    for name, k in (("greedy", 1), ("beam", beam)):
+        hyps, seconds = timed_translate(model, sources, beam=k, batch_size=batch_size, device=dev, **search)
+        text = [tgt_vocab.decode(h[0].tokens) for h in hyps]
+        bleu = sacrebleu.metrics.BLEU()
+        score = bleu.corpus_score(text, [refs])
+        n_tokens = sum(len(h[0].tokens) for h in hyps)
+        result[name] = {"beam": k, "bleu": round(score.score, 2), "signature": str(bleu.get_signature()),
+                        "tokenized_bleu": round(tokenized_bleu(text, refs), 2), "seconds": round(seconds, 3),
+                        "sent_per_s": round(n / seconds, 1), "tok_per_s": round(n_tokens / seconds, 1),
+                        "length_ratio": round(n_tokens / max(1, int(data.tgt.lens[:n].sum())), 3)}
+        result[name]["hypotheses"] = text
+        if name == "beam":
+            # p(t = y): the probability of the model's own beam output, averaged over sentences
+            result["p_beam_output"] = float(np.mean([math.exp(h[0].log_prob) for h in hyps]))
+    head = Split(Side(data.src.tok, data.src.off[:n + 1]), Side(data.tgt.tok, data.tgt.off[:n + 1]))
+    result["ppl"] = round(perplexity(model, head, dev), 3)
+    return result
+
+
+def cached_evaluate(checkpoint: str | Path, data_dir: str | Path, out: str | Path, **kwargs) -> dict:
+    """evaluate(), stored in `out` (JSON) and reused while the checkpoint and settings are unchanged."""
+    out = Path(out)
+    key = {"checkpoint_sha256": io.sha256_file(checkpoint), "data": (io.read_manifest(data_dir) or {}).get("key_hash"),
+           **{k: v for k, v in kwargs.items() if k != "device"}}
+    if out.exists():
+        old = io.read_json(out)
+        if old.get("key") == key:
+            return old
+    if not Path(checkpoint).exists():
+        raise SeqkdError(f"{checkpoint}: checkpoint not found")
+    result = {"key": key, **evaluate(checkpoint, data_dir, **kwargs)}
+    io.write_json(out, result)
+    return result
