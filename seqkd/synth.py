@@ -23,17 +23,18 @@ LEXICON_SEED = 2016
 # Lexicon size and shape. Lemma frequencies follow 1 / (rank + ZIPF_OFFSET): Zipf-like, but the offset flattens the
 # head so that even the rarest lemmas of a class are seen dozens of times in 30k sentences.
 N_NOUNS, N_TRANSITIVE, N_INTRANSITIVE, N_ADJECTIVES, N_TIMES = 700, 130, 90, 300, 40
-ZIPF_OFFSET = 60
+ZIPF_OFFSET = 2
 SYNONYM_SHARE = 1 / 3  # share of content lemmas with several target synonyms; half of them have 2, half 3
 SYNONYM_PROBS = {2: (0.7, 0.3), 3: (0.65, 0.25, 0.10)}
+COGNATE_P = 0.7  # share of lemmas whose most likely translation is a cognate (see _SOUND_SHIFT); others are unrelated
 
 # Meaning sampling: these shape the source sentences (and their lengths).
 PRONOUN_SUBJECT_P = 0.2
 PLURAL_P, DEFINITE_P = 0.3, 0.6
-ADJECTIVE_COUNT_WEIGHTS = (0.55, 0.33, 0.12)  # 0, 1 or 2 adjectives
+ADJECTIVE_COUNT_WEIGHTS = (0.6, 0.3, 0.1)  # 0, 1 or 2 adjectives
 NOUN_WITH_P, RELATIVE_P = 0.08, 0.10  # "the man with the hat", "the man that sees the dog" (top-level NPs only)
-TRANSITIVE_P, CLAUSE_WITH_P, PLACE_P, TIME_P, PAST_P = 0.65, 0.15, 0.35, 0.4, 0.5
-EXTRA_CLAUSE_WEIGHTS = (0.45, 0.37, 0.18)  # 0, 1 or 2 clauses linked to the main clause
+TRANSITIVE_P, CLAUSE_WITH_P, PLACE_P, TIME_P, PAST_P = 0.65, 0.15, 0.3, 0.3, 0.5
+EXTRA_CLAUSE_WEIGHTS = (0.62, 0.28, 0.10)  # 0, 1 or 2 clauses linked to the main clause
 LINK_WEIGHTS = {"and": 25, "but": 10, "because": 20, "when": 15, "if": 10, "although": 7, "while": 6,
                 "after": 4, "before": 3}
 MIN_LEN, MAX_LEN = 5, 40  # source tokens, the final full stop included
@@ -81,6 +82,18 @@ _TGT_SYLLABLES = (
     "b d f g h k l m n p r s t w z sch schl schw kr gr br st sp pf fl b d g k m n t".split(),
     "a e i o u a e i o u ei au ie ä ö ü eu".split(),
     ["", "", "", "n", "m", "l", "r", "ch", "ck", "ft", "nd", "ng", "rt", "lt", "ß", "tz", "rn"])
+# Cognates: a target stem derived from a source word syllable by syllable by a few regular sound changes, as in
+# English/German pairs (th -> d: thing/Ding; sh -> sch: ship/Schiff; v -> w, ea -> ie, ou -> au: house/Haus).
+# They make much of the lexicon learnable from spelling, as real cognates (house/Haus, water/Wasser) are, while
+# synonyms and the other 30% of lemmas must be learned word by word.
+_SOUND_SHIFT = (
+    {"b": "b", "d": "d", "f": "f", "g": "g", "h": "h", "k": "k", "l": "l", "m": "m", "n": "n", "p": "p", "r": "r",
+     "s": "s", "t": "t", "v": "w", "w": "w", "br": "br", "bl": "bl", "cr": "kr", "dr": "dr", "fl": "fl", "gr": "gr",
+     "pl": "pl", "pr": "pr", "sl": "schl", "st": "st", "tr": "tr", "sn": "schn", "sp": "sp", "ch": "ch",
+     "sh": "sch", "th": "d"},
+    {"a": "a", "e": "e", "i": "i", "o": "o", "u": "u", "ea": "ie", "oo": "u", "ai": "ei", "ou": "au"},
+    {"": "", "n": "n", "m": "m", "t": "t", "d": "d", "k": "k", "l": "l", "r": "r", "nd": "nd", "ng": "ng",
+     "mp": "mpf", "rt": "rt", "ck": "ck", "lt": "lt"})
 _FUNCTION_WORDS = ("the a with that and but because when although if while after before i he she we they in on "
                    "near under behind at der die das den dem ein eine einen einem einer einige einigen mit und aber "
                    "weil denn als wenn falls obwohl während nachdem bevor ich er sie wir doch auf neben bei unter "
@@ -185,9 +198,12 @@ class _Inventor:
 
     def word(self, counts: tuple[float, float, float]) -> str:
         """A word of 1, 2 or 3 (onset, vowel, coda) syllables with the given probabilities."""
+        return "".join("".join(syl) for syl in self.syllabified(counts))
+
+    def syllabified(self, counts: tuple[float, float, float]) -> list[tuple[str, str, str]]:
         onsets, vowels, codas = self.syllables
         n = self.rng.choices((1, 2, 3), counts)[0]
-        return "".join(self.rng.choice(onsets) + self.rng.choice(vowels) + self.rng.choice(codas) for _ in range(n))
+        return [(self.rng.choice(onsets), self.rng.choice(vowels), self.rng.choice(codas)) for _ in range(n)]
 
     def claim(self, make: Callable[[], tuple[Any, list[str]]]) -> Any:
         """Call make() until none of the surface forms of the lemma it returns is taken; reserve them."""
@@ -198,16 +214,19 @@ class _Inventor:
                 return lemma
 
 
-def _src_lemma(inv: _Inventor, kind: str) -> tuple[tuple[str, ...], list[str]]:
-    """Source forms: nouns sg/pl (-s), verbs base/3sg (-s)/past (-ed), other classes one form."""
-    w = inv.word((0.35, 0.5, 0.15))
+def _src_lemma(inv: _Inventor, kind: str) -> tuple[tuple[tuple[str, ...], str], list[str]]:
+    """Source forms (nouns sg/pl (-s), verbs base/3sg (-s)/past (-ed), other classes one form) and the word's
+    cognate stem on the target side."""
+    syllables = inv.syllabified((0.35, 0.5, 0.15))
+    w = "".join("".join(syl) for syl in syllables)
     forms = {"noun": [w, w + "s"], "verb": [w, w + "s", w + ("d" if w.endswith("e") else "ed")]}.get(kind, [w])
-    return tuple(forms), forms
+    cognate = "".join(_SOUND_SHIFT[0][o] + _SOUND_SHIFT[1][v] + _SOUND_SHIFT[2][c] for o, v, c in syllables)
+    return (tuple(forms), cognate), forms
 
 
-def _tgt_noun(inv: _Inventor) -> tuple[TgtNoun, list[str]]:
+def _tgt_noun(inv: _Inventor, stem: str | None = None) -> tuple[TgtNoun, list[str]]:
     """A target noun whose plural class follows its gender and ending, as German plurals mostly do."""
-    rng, stem = inv.rng, inv.word((0.45, 0.5, 0.05))
+    rng, stem = inv.rng, stem or inv.word((0.45, 0.5, 0.05))
     gender = rng.choices("mfn", (0.4, 0.35, 0.25))[0]
     # Some endings signal the gender (feminine -e, neuter -chen, masculine -er): partly predictable, as in German.
     suffix, p = {"f": ("e", 0.5), "n": ("chen", 0.2), "m": ("er", 0.25)}[gender]
@@ -226,9 +245,9 @@ def _tgt_noun(inv: _Inventor) -> tuple[TgtNoun, list[str]]:
     return noun, list(dict.fromkeys([sg, pl, noun.form(True, "dat")]))
 
 
-def _tgt_verb(inv: _Inventor, transitive: bool) -> tuple[TgtVerb, list[str]]:
+def _tgt_verb(inv: _Inventor, transitive: bool, stem: str | None = None) -> tuple[TgtVerb, list[str]]:
     """A target verb: 15% inseparable prefix, 25% separable particle; a third of intransitives take "sein"."""
-    rng, stem, r = inv.rng, inv.word((0.45, 0.5, 0.05)), inv.rng.random()
+    rng, stem, r = inv.rng, stem or inv.word((0.45, 0.5, 0.05)), inv.rng.random()
     verb = TgtVerb(rng.choice(_INSEPARABLE) + stem if r < 0.15 else stem,
                    rng.choice(_PARTICLES) if 0.15 <= r < 0.4 else "", r < 0.15,
                    "haben" if transitive or rng.random() < 2 / 3 else "sein")
@@ -242,26 +261,32 @@ def build_lexicon(seed: int = LEXICON_SEED) -> Lexicon:
     rng = random.Random(seed)
     src, tgt = _Inventor(rng, _SRC_SYLLABLES), _Inventor(rng, _TGT_SYLLABLES)
 
-    def adjective() -> tuple[str, list[str]]:  # the stem; only its inflected forms occur
-        stem = tgt.word((0.45, 0.5, 0.05))
+    def adjective(stem: str | None = None) -> tuple[str, list[str]]:  # the stem; only its inflected forms occur
+        stem = stem or tgt.word((0.45, 0.5, 0.05))
         return stem, [stem + ending for ending in ("e", "en", "er", "es")]
 
-    def time_adverb() -> tuple[str, list[str]]:
-        word = tgt.word((0, 0.8, 0.2))
+    def time_adverb(stem: str | None = None) -> tuple[str, list[str]]:
+        word = stem or tgt.word((0, 0.8, 0.2))
         return word, [word]
 
-    def entries(n: int, kind: str, make_tgt: Callable[[], tuple[Any, list[str]]]) -> tuple[Entry, ...]:
+    def entries(n: int, kind: str, make_tgt: Callable[..., tuple[Any, list[str]]]) -> tuple[Entry, ...]:
         out = []
         for _ in range(n):
-            forms = src.claim(lambda: _src_lemma(src, kind))
+            forms, cognate = src.claim(lambda: _src_lemma(src, kind))
             k = (2 if rng.random() < 0.5 else 3) if rng.random() < SYNONYM_SHARE else 1
-            synonyms = tuple(tgt.claim(make_tgt) for _ in range(k))
+            first = None
+            if rng.random() < COGNATE_P:  # the most likely translation is a cognate, unless its forms are taken
+                lemma, tgt_forms = make_tgt(cognate)
+                if not any(f in tgt.used for f in tgt_forms):
+                    tgt.used.update(tgt_forms)
+                    first = lemma
+            synonyms = ((first,) if first else ()) + tuple(tgt.claim(make_tgt) for _ in range(k - bool(first)))
             out.append(Entry(forms, synonyms, tuple(itertools.accumulate(SYNONYM_PROBS.get(k, (1.0,))))))
         return tuple(out)
 
-    return {"noun": entries(N_NOUNS, "noun", lambda: _tgt_noun(tgt)),
-            "transitive": entries(N_TRANSITIVE, "verb", lambda: _tgt_verb(tgt, True)),
-            "intransitive": entries(N_INTRANSITIVE, "verb", lambda: _tgt_verb(tgt, False)),
+    return {"noun": entries(N_NOUNS, "noun", lambda stem=None: _tgt_noun(tgt, stem)),
+            "transitive": entries(N_TRANSITIVE, "verb", lambda stem=None: _tgt_verb(tgt, True, stem)),
+            "intransitive": entries(N_INTRANSITIVE, "verb", lambda stem=None: _tgt_verb(tgt, False, stem)),
             "adjective": entries(N_ADJECTIVES, "adjective", adjective), "time": entries(N_TIMES, "time", time_adverb)}
 
 
