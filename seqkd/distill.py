@@ -223,13 +223,13 @@ def join(cfg, out: Path, paths: list[Path], split, refs: list[str], tgt_vocab, t
              "seqkd": {"identical_to_reference": round(float(np.mean([a.strip() == b.strip() for a, b in
                                                                        zip(kd_text, refs)])), 4),
                        "length_ratio": round(sum(map(len, kd)) / max(1, int(ref_lens.sum())), 4),
-                       "bleu": round(sacrebleu.corpus_bleu(kd_text, [refs]).score, 2)}}
+                       "bleu": round(sacrebleu.corpus_bleu(kd_text, [refs], force=True).score, 2)}}
     if inter:
         inter_text = [tgt_vocab.decode(t) for t in inter]
         save_targets(out, "train.seqinter", inter, inter_text, tgt_lang, len(tgt_vocab))
         stats["seqinter"] = {"nbest": cfg.nbest, "differs_from_1best": int(sum(r != 0 for r in ranks)),
                              "length_ratio": round(sum(map(len, inter)) / max(1, int(ref_lens.sum())), 4),
-                             "bleu": round(sacrebleu.corpus_bleu(inter_text, [refs]).score, 2)}
+                             "bleu": round(sacrebleu.corpus_bleu(inter_text, [refs], force=True).score, 2)}
     manifest = io.write_manifest(out, stage="distill", key=key, started=started, config=to_dict(cfg),
                                  teacher=str(cfg.teacher), data_dir=str(cfg.data_dir), **stats)
     log.info("Seq-KD targets: BLEU %.2f against the references, %.1f%% identical, length ratio %.3f",

@@ -195,11 +195,15 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ steps
     def batches(self, epoch: int) -> list[np.ndarray]:
         cfg, split = self.cfg, self.train_split
-        return make_batches(split.src.lens, split.tgt.lens, batch_size=cfg.batch_size, batch_tokens=cfg.batch_tokens,
-                            shuffle=True, seed=cfg.seed, epoch=epoch)
+        batches = make_batches(split.src.lens, split.tgt.lens, batch_size=cfg.batch_size,
+                               batch_tokens=cfg.batch_tokens, shuffle=True, seed=cfg.seed, epoch=epoch)
+        if epoch <= cfg.curriculum:  # short sentences first
+            batches.sort(key=lambda b: int(split.src.lens[b].max()))
+        return batches
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.bf16 and self.device.type == "cuda")
+        enabled = self.cfg.bf16 == "always" or (self.cfg.bf16 == "cuda" and self.device.type == "cuda")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def train_step(self, index: np.ndarray) -> tuple[float, int]:
         """One update on global batch `index` (this rank takes every world-th sentence): (summed NLL, tokens)."""
@@ -247,7 +251,7 @@ class Trainer:
                 n = len(split) if not self.cfg.valid_bleu_max else min(len(split), self.cfg.valid_bleu_max)
                 hyps = translate(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)
                 text = [self.tgt_vocab.decode(h[0].tokens) for h in hyps]
-                result["valid_bleu"] = sacrebleu.corpus_bleu(text, [self.valid_refs[:n]]).score
+                result["valid_bleu"] = sacrebleu.corpus_bleu(text, [self.valid_refs[:n]], force=True).score
             result["valid_s"] = round(time.time() - started, 2)
             self.model.train()
         return self.ranks.broadcast(result)
