@@ -23,7 +23,8 @@ DATA_ARGS := $(if $(CORPUS),--corpus $(CORPUS)) $(if $(MIRROR),--mirror $(abspat
 PRESET_FILE := $(if $(filter %.yaml %.yml,$(PRESET)),$(PRESET),pipeline/presets/$(PRESET).yaml)
 
 .DEFAULT_GOAL := all
-.PHONY: all setup test data teacher distill students student report translate evaluate bench-train \
+
+.PHONY: FORCE all setup test data teacher distill students student report translate evaluate bench-train \
 	bench-decode clean-run help lint
 .DELETE_ON_ERROR:
 
@@ -41,10 +42,13 @@ test:
 lint:
 	$(PY) -m pyflakes seqkd pipeline tests 2>/dev/null || $(PY) -m compileall -q seqkd pipeline tests
 
-# The plan: rules for every stage of this run, written from the preset (make -n shows what would run).
-$(RUN)/plan.mk: $(PRESET_FILE) pipeline/plan.py $(wildcard pipeline/configs/students/*.yaml)
+# The plan: rules for every stage of this run, written from the preset and the variables (make -n shows what would
+# run). Rewritten on every call but replaced only when it changes, so make does not restart for nothing.
+$(RUN)/plan.mk: FORCE
 	@mkdir -p $(RUN)
-	@$(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" > $@.tmp && mv $@.tmp $@
+	@$(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" > $@.tmp \
+		&& { cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
+FORCE:
 
 ifeq ($(filter setup test help lint clean-run,$(MAKECMDGOALS)),)
 include $(RUN)/plan.mk
