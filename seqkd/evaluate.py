@@ -38,7 +38,7 @@ def tokenized_bleu(hyps: list[str], refs: list[str]) -> float:
     def prep(s: str) -> str:
         return tok(_MOSES_LIKE.sub(r"\1 @-@ ", s))
 
-    return sacrebleu.corpus_bleu([prep(h) for h in hyps], [[prep(r) for r in refs]], tokenize="none").score
+    return sacrebleu.corpus_bleu([prep(h) for h in hyps], [[prep(r) for r in refs]], tokenize="none", force=True).score
 
 
 def perplexity(model, split, device, batch_size: int = 64) -> float:

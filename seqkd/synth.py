@@ -26,7 +26,7 @@ N_NOUNS, N_TRANSITIVE, N_INTRANSITIVE, N_ADJECTIVES, N_TIMES = 700, 130, 90, 300
 ZIPF_OFFSET = 2
 SYNONYM_SHARE = 1 / 3  # share of content lemmas with several target synonyms; half of them have 2, half 3
 SYNONYM_PROBS = {2: (0.7, 0.3), 3: (0.65, 0.25, 0.10)}
-COGNATE_P = 0.7  # share of lemmas whose most likely translation is a cognate (see _SOUND_SHIFT); others are unrelated
+COGNATE_P = 0.9  # share of lemmas whose most likely translation is a cognate (see _SOUND_SHIFT); others are unrelated
 
 # Meaning sampling: these shape the source sentences (and their lengths).
 PRONOUN_SUBJECT_P = 0.2

@@ -27,7 +27,7 @@ from seqkd import io
 from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
 from seqkd.config import TrainConfig, to_dict
 from seqkd.data import collate, load_split, make_batches
-from seqkd.device import Ranks, resolve_device
+from seqkd.device import Ranks, bf16_enabled, resolve_device
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
 from seqkd.model import PAD, Seq2Seq
@@ -202,7 +202,7 @@ class Trainer:
         return batches
 
     def autocast(self):
-        enabled = self.cfg.bf16 == "always" or (self.cfg.bf16 == "cuda" and self.device.type == "cuda")
+        enabled = bf16_enabled(self.cfg.bf16, self.device)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def train_step(self, index: np.ndarray) -> tuple[float, int]:
@@ -293,6 +293,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = st.lr
         handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        log.info("training on %s (%d threads), %s", self.device, torch.get_num_threads(),
+                 "bf16 autocast" if bf16_enabled(cfg.bf16, self.device) else "fp32")
         self.model.train()
         try:
             while not st.done and st.epoch <= cfg.epochs:
