@@ -65,7 +65,9 @@ def raw_corpus(cfg: DataConfig) -> tuple[str, str, dict[str, tuple[Path, Path]]]
     if cfg.corpus == "default":
         from seqkd import synth
 
-        folder = Path(cfg.raw_dir) / f"default-seed{cfg.seed}-{cfg.n_train}-{cfg.n_valid}-{cfg.n_test}"
+        # the generator's fingerprint is part of the name: a changed generator never reuses an old corpus
+        folder = (Path(cfg.raw_dir) / f"default-seed{cfg.seed}-{cfg.n_train}-{cfg.n_valid}-{cfg.n_test}-"
+                  f"{synth.fingerprint()}")
         files = {s: (folder / f"{s}.{synth.SRC_LANG}", folder / f"{s}.{synth.TGT_LANG}") for s in SPLITS}
         if not all(p.exists() for pair in files.values() for p in pair):
             log.info("generating the default corpus in %s", folder)

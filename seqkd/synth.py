@@ -11,9 +11,11 @@ seeds are samples of one language pair. data/README.md documents the grammar and
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 SRC_LANG = "en"
@@ -26,7 +28,7 @@ N_NOUNS, N_TRANSITIVE, N_INTRANSITIVE, N_ADJECTIVES, N_TIMES = 700, 130, 90, 300
 ZIPF_OFFSET = 2
 SYNONYM_SHARE = 1 / 3  # share of content lemmas with several target synonyms; half of them have 2, half 3
 SYNONYM_PROBS = {2: (0.7, 0.3), 3: (0.65, 0.25, 0.10)}
-COGNATE_P = 0.9  # share of lemmas whose most likely translation is a cognate (see _SOUND_SHIFT); others are unrelated
+COGNATE_P = 0.7  # share of lemmas whose most likely translation is a cognate (see _SOUND_SHIFT); others are unrelated
 
 # Meaning sampling: these shape the source sentences (and their lengths).
 PRONOUN_SUBJECT_P = 0.2
@@ -256,6 +258,11 @@ def _tgt_verb(inv: _Inventor, transitive: bool, stem: str | None = None) -> tupl
 
 
 @functools.lru_cache(maxsize=2)
+def fingerprint() -> str:
+    """A short hash of this module's source: the identity of the generator, for caches of generated corpora."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]
+
+
 def build_lexicon(seed: int = LEXICON_SEED) -> Lexicon:
     """The lexicon: invented source lemmas, each with 1-3 invented target synonyms (cached: treat it as read-only)."""
     rng = random.Random(seed)

@@ -147,6 +147,19 @@ def test_default_corpus_prepares_offline(tmp_path):
     assert manifest["src_lang"] == "en" and manifest["tgt_lang"] == "de"
 
 
+def test_a_changed_generator_never_reuses_a_cached_corpus(tmp_path, monkeypatch):
+    from seqkd import prepare, synth
+
+    cfg = DataConfig(corpus="default", n_train=30, n_valid=5, n_test=5, raw_dir=str(tmp_path / "raw"))
+    first = prepare.raw_corpus(cfg)[2]["train"][1]
+    monkeypatch.setattr(synth, "fingerprint", lambda: "changed")
+    monkeypatch.setattr(synth, "generate", lambda *a: {s: (["a b ."] * 5, ["x y ."] * 5) for s in
+                                                          ("train", "valid", "test")})
+    second = prepare.raw_corpus(cfg)[2]["train"][1]
+    assert first.parent != second.parent and second.parent.name.endswith("-changed")
+    assert second.read_text() == "x y .\n" * 5 and first.read_text() != second.read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "multi30k" / "train.en.gz").exists(),
                     reason="../shared/data/multi30k (the multi30k mirror) is not present")
