@@ -11,7 +11,8 @@ The score is exactly `sacrebleu.sentence_bleu(hypothesis, [reference]).score` (s
   - score = bp * exp(mean of log precisions), in percent, with the same float operations in the same order,
     so equal inputs give bit-identical scores and ties are decided as they would be with sacrebleu.
 
-Speed-ups over calling sacrebleu per candidate (about 8x on one process, see the tests for the exactness checks):
+Speed-ups over calling sacrebleu per candidate (6.2x on one process for 1,000 five-candidate lists built from the
+default run's targets; the tests check exactness):
 the reference is tokenized and counted once per sentence; identical candidate strings are scored once; 13a runs
 on each distinct word once (memoized) instead of on every sentence; a hypothesis without repeated n-grams of an
 order gets its clipped matches from one set intersection; and counting stops at the first order without a match

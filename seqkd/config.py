@@ -99,7 +99,7 @@ class TrainConfig:
     seed: int = opt(3435, "random seed (seq2seq-attn's default)")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     bf16: str = opt("cuda", "bf16 autocast: on CUDA only ('cuda'); on CUDA and on CPUs with native bf16, AVX512-BF16 "
-                            "or AMX ('auto': 1.65x faster training there, measured); everywhere ('always'); never "
+                            "or AMX ('auto'); everywhere ('always': emulated, slow on other CPUs); never "
                             "('off')", ("cuda", "auto", "always", "off"))
     threads: int = opt(0, "CPU threads for torch (0 = torch's default)")
     log_every: int = opt(50, "write a metrics line every N updates")
