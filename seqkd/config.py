@@ -91,6 +91,9 @@ class TrainConfig:
     batch_size: int = opt(64, "sentences per batch (upper bound)")
     batch_tokens: int = opt(0, "target tokens per batch (upper bound; 0 = sentences only)")
     max_grad_norm: float = opt(5.0, "clip the gradient norm at this value")
+    loss_norm: str = opt("sents", "divide a batch's summed loss by its sentences (seq2seq-attn's and OpenNMT-py's "
+                                  "default, which the paper's SGD learning rates assume) or by its target tokens",
+                         ("sents", "tokens"))
     valid_every: int = opt(0, "validate every N updates as well as after each epoch (0 = per epoch only)")
     valid_bleu: bool = opt(True, "compute greedy BLEU on the validation set when validating")
     valid_bleu_max: int = opt(1000, "validation sentences decoded for BLEU (0 = all)")

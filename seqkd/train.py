@@ -2,7 +2,7 @@
 
 Recipe (seq2seq-attn's defaults, which Kim & Rush used): plain SGD at learning rate 1.0 for 13 epochs, halved at
 the end of every epoch from epoch 9 on, or from the first epoch whose validation perplexity is worse than the last;
-gradient norm clipped at 5; dropout 0.3; parameters uniform in +-0.1; batches of 64 sentences of similar length.
+the loss summed over a batch and divided by its sentences; gradient norm clipped at 5; dropout 0.3; parameters uniform in +-0.1; batches of 64 sentences of similar length.
 
 Output folder: last.pt (every `save_every` updates, at each epoch's end and at exit), best.pt (best validation
 BLEU), metrics.jsonl, log.txt (set up by the entry point), manifest.json when finished.
@@ -220,7 +220,8 @@ class Trainer:
         loss, nll = kd_objective(logits, batch.tgt_out[mask], teacher_logits, alpha=cfg.kd_alpha,
                                  temperature=cfg.kd_temperature, topk=cfg.kd_topk)
         # DDP averages gradients over ranks: scale so the update equals one process on the whole batch
-        (loss * (self.ranks.world / n_global)).backward()
+        denominator = len(index) if cfg.loss_norm == "sents" else n_global
+        (loss * (self.ranks.world / denominator)).backward()
         nll_sum = self.ranks.sum(float(nll.detach()))
         if not math.isfinite(nll_sum):
             raise SeqkdError(f"the loss is not finite at update {self.state.step + 1} (epoch {self.state.epoch}); "

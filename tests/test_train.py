@@ -148,3 +148,23 @@ def test_a_finished_run_is_not_redone(tiny_data, tmp_path):
     first = train(cfg)
     mtime = (tmp_path / "last.pt").stat().st_mtime_ns
     assert train(cfg) == first and (tmp_path / "last.pt").stat().st_mtime_ns == mtime
+
+
+def test_loss_norm_divides_the_batch_loss_by_sentences_or_by_target_tokens(tiny_data, tmp_path):
+    from seqkd.train import Trainer
+
+    def update(norm):
+        cfg = tiny_train_config(tiny_data, tmp_path / norm, optimizer="sgd", lr=0.1, max_grad_norm=1e9,
+                                loss_norm=norm, model=ModelConfig(layers=1, hidden=24, emb=16, dropout=0.0))
+        trainer = Trainer(cfg)
+        before = [p.detach().clone() for p in trainer.model.parameters()]
+        index = trainer.batches(1)[0]
+        trainer.train_step(index)
+        delta = torch.cat([(p.detach() - b).flatten() for p, b in zip(trainer.model.parameters(), before)])
+        return delta, len(index), int((trainer.train_split.tgt.lens[index] + 1).sum())
+
+    per_sentence, n_sents, n_tokens = update("sents")
+    per_token, _, _ = update("tokens")
+    assert n_tokens > 2 * n_sents
+    # plain SGD: the update is the gradient, so the two differ by exactly tokens / sentences
+    assert torch.allclose(per_sentence, per_token * (n_tokens / n_sents), rtol=1e-4, atol=1e-7)
