@@ -123,3 +123,20 @@ def test_the_checkpoint_records_data_teacher_and_parent(run_dir):
     lineage = read_checkpoint(Path(cfg.out_dir) / "best.pt")["lineage"]
     assert lineage["targets"] == "seq-kd" and lineage["distill_dir"] == str(run / "distill")
     assert lineage["teacher"] == str(run / "teacher" / "best.pt") and lineage["data_key"]
+
+
+@pytest.mark.parametrize("name", presets.available(presets.PRESETS))
+def test_every_shipped_preset_builds_the_config_of_every_stage(name):
+    """A typo or an unknown key in a preset fails here, not an hour into its run."""
+    from seqkd.config import DataConfig, DistillConfig
+
+    preset = presets.load_preset(name)
+    run = presets.run_dir(preset)
+    build(DataConfig, presets.data_layers(preset, run))
+    build(TrainConfig, presets.teacher_layers(preset, run))
+    build(DistillConfig, presets.distill_layers(preset, run))
+    students = preset.get("students", {})
+    for size in students.get("sizes", ["student"]):
+        for student in students.get("names", ["baseline"]):
+            cfg = build(TrainConfig, presets.student_layers(preset, run, student, size))
+            assert cfg.out_dir == str(presets.student_dir(run, student, size))
