@@ -2,7 +2,8 @@
 
 Recipe (seq2seq-attn's defaults, which Kim & Rush used): plain SGD at learning rate 1.0 for 13 epochs, halved at
 the end of every epoch from epoch 9 on, or from the first epoch whose validation perplexity is worse than the last;
-the loss summed over a batch and divided by its sentences; gradient norm clipped at 5; dropout 0.3; parameters uniform in +-0.1; batches of 64 sentences of similar length.
+the loss summed over a batch and divided by its sentences; gradient norm clipped at 5; dropout 0.3; parameters
+uniform in +-0.1; batches of 64 sentences of similar length.
 
 Output folder: last.pt (every `save_every` updates, at each epoch's end and at exit), best.pt (best validation
 BLEU), metrics.jsonl, log.txt (set up by the entry point), manifest.json when finished.
