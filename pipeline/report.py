@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline import presets
 from pipeline.common import main_guard, setup_logging
 from seqkd.config import TrainConfig, build
+from seqkd.device import set_threads
 from seqkd.io import SeqkdError
 from seqkd.report import Entry, write_report
 
@@ -41,10 +42,12 @@ def run(argv: list[str]) -> int:
     p.add_argument("--preset", required=True)
     p.add_argument("--run_dir")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the cores this process may use)")
     args = p.parse_args(argv)
     preset = presets.load_preset(args.preset)
     run_dir = presets.run_dir(preset, args.run_dir)
     setup_logging(run_dir)
+    set_threads(args.threads)
     settings = dict(preset.get("evaluate", {}))
     report = write_report(entries(preset, run_dir), run_dir / "data", run_dir, preset=preset["_name"],
                           device=args.device, paper=preset.get("paper"), **settings)

@@ -31,8 +31,9 @@ def run(argv: list[str]) -> int:
     manifest = train(cfg)
     if manifest:
         best = manifest["best"]
-        print(f"{cfg.out_dir}: {manifest['updates']} updates, best validation BLEU {best['valid_bleu']:.2f} "
-              f"(ppl {best['valid_ppl']:.2f}) at update {best['step']}")
+        bleu = f"BLEU {best['valid_bleu']:.2f}, " if best["valid_bleu"] is not None else ""
+        print(f"{cfg.out_dir}: {manifest['updates']} updates, best validation {bleu}ppl {best['valid_ppl']:.2f} "
+              f"at update {best['step']}")
     return 0
 
 

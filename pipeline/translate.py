@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.common import main_guard, setup_logging
 from seqkd import io
 from seqkd.checkpoint import check_vocab, load_model
-from seqkd.device import resolve_device
+from seqkd.device import resolve_device, set_threads
 from seqkd.translate import translate_lines
 
 
@@ -25,23 +25,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.0, help="length normalization score / length**alpha")
     p.add_argument("--max_len_a", type=float, default=1.5, help="output length limit a * source length + b")
     p.add_argument("--max_len_b", type=int, default=10, help="output length limit a * source length + b")
+    p.add_argument("--min_len", type=int, default=1, help="no end-of-sentence before this many tokens")
     p.add_argument("--batch_size", type=int, default=64, help="sentences per batch")
     p.add_argument("--batch_tokens", type=int, default=0, help="source tokens per batch (0 = sentences only)")
     p.add_argument("--max_input_tokens", type=int, default=250, help="longer inputs are truncated (or rejected)")
     p.add_argument("--on_long", choices=("truncate", "error"), default="truncate", help="what to do with them")
     p.add_argument("--data_dir", help="check that the checkpoint's vocabularies are this data stage's")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the cores this process may use)")
     return p
 
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     setup_logging(quiet=True)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = resolve_device(args.device)
     model, src_vocab, tgt_vocab, _ = load_model(args.checkpoint, device)
     if args.data_dir:
@@ -53,8 +51,8 @@ def run(argv: list[str]) -> int:
     source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="\n")
     results = translate_lines(model, src_vocab, tgt_vocab, source, beam=args.beam, nbest=args.nbest,
                               max_input_tokens=args.max_input_tokens, on_long=args.on_long, alpha=args.alpha,
-                              max_len_a=args.max_len_a, max_len_b=args.max_len_b, batch_size=args.batch_size,
-                              batch_tokens=args.batch_tokens, device=device)
+                              max_len_a=args.max_len_a, max_len_b=args.max_len_b, min_len=args.min_len,
+                              batch_size=args.batch_size, batch_tokens=args.batch_tokens, device=device)
 
     def write(out) -> int:
         n = 0

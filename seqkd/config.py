@@ -83,7 +83,10 @@ class TrainConfig:
     lr: float = opt(1.0, "learning rate")
     lr_decay: float = opt(0.5, "multiply the learning rate by this when decaying")
     decay_start: int = opt(9, "decay at the end of every epoch from this one on (0 = never by epoch)")
-    decay_on_plateau: bool = opt(True, "also decay when validation perplexity does not improve")
+    decay_on: str = opt("auto", "decay on validation results: 'ppl' from the first epoch whose perplexity rises, then "
+                                "every epoch (seq2seq-attn, the paper's SGD recipe); 'bleu' at each epoch end whose "
+                                "BLEU is not the best so far; 'none'; 'auto' = ppl with SGD, none with Adam "
+                                "(seqkd.schedule)", ("auto", "ppl", "bleu", "none"))
     epochs: int = opt(13, "training epochs")
     curriculum: int = opt(0, "order the batches of the first N epochs from short to long sentences (seq2seq-attn's "
                              "curriculum option): alignment is found sooner on short sentences")
@@ -104,7 +107,7 @@ class TrainConfig:
     bf16: str = opt("cuda", "bf16 autocast: on CUDA only ('cuda'); on CUDA and on CPUs with native bf16, AVX512-BF16 "
                             "or AMX ('auto'); everywhere ('always': emulated, slow on other CPUs); never "
                             "('off')", ("cuda", "auto", "always", "off"))
-    threads: int = opt(0, "CPU threads for torch (0 = torch's default)")
+    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
     log_every: int = opt(50, "write a metrics line every N updates")
 
 
@@ -115,11 +118,12 @@ class SearchConfig:
     alpha: float = opt(0.0, "length normalization: score / length**alpha (0 = none, as in the paper)")
     max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
     max_len_b: int = opt(10, "maximum output length = a * source length + b")
+    min_len: int = opt(1, "no end-of-sentence before this many tokens (1 = never an empty output, as fairseq)")
     batch_size: int = opt(64, "sentences per batch")
     batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     dtype: str = opt("fp32", "fp32, bf16 or fp16 (bf16/fp16 on CUDA)", ("fp32", "bf16", "fp16"))
-    threads: int = opt(0, "CPU threads for torch (0 = torch's default)")
+    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ class DistillConfig:
     alpha: float = opt(0.0, "length normalization: score / length**alpha (0 = none, as in the paper)")
     max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
     max_len_b: int = opt(10, "maximum output length = a * source length + b")
+    min_len: int = opt(1, "no end-of-sentence before this many tokens (1 = never an empty output, as fairseq)")
     batch_size: int = opt(64, "sentences per batch")
     batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
     shard_size: int = opt(2000, "sentences per shard (each shard is written atomically)")
@@ -141,7 +146,7 @@ class DistillConfig:
     bleu_workers: int = opt(1, "processes scoring Seq-Inter candidates")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     dtype: str = opt("fp32", "model dtype for the search (bf16/fp16 only on CUDA)", ("fp32", "bf16", "fp16"))
-    threads: int = opt(0, "CPU threads for torch (0 = torch's default)")
+    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
 
 
 _YAML_SCALARS = (int, float, bool, str)

@@ -30,7 +30,7 @@ from seqkd.bleu import seq_inter_choices
 from seqkd.checkpoint import check_vocab, load_model
 from seqkd.config import DistillConfig, to_dict
 from seqkd.data import load_split
-from seqkd.device import rank_and_world, resolve_device
+from seqkd.device import rank_and_world, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.search import translate
@@ -105,8 +105,8 @@ def distill_shard(model, sources: list[np.ndarray], refs: list[str], tgt_vocab, 
                   progress) -> dict:
     """Seq-KD targets (and Seq-Inter choices) for one shard."""
     started = time.time()
-    search = dict(alpha=cfg.alpha, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, batch_size=cfg.batch_size,
-                  batch_tokens=cfg.batch_tokens, device=device)
+    search = dict(alpha=cfg.alpha, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, min_len=cfg.min_len,
+                  batch_size=cfg.batch_size, batch_tokens=cfg.batch_tokens, device=device)
     nbest_in_beam = 1 < cfg.nbest <= cfg.beam
     hyps = translate(model, sources, beam=cfg.beam, nbest=cfg.nbest if nbest_in_beam else 1, progress=progress,
                      **search)
@@ -131,6 +131,17 @@ def save_targets(out: Path, name: str, rows: list[list[int]], texts: list[str], 
             np.save(f, array)
     with io.atomic_open(out / f"{name}.{lang}") as f:
         f.write("".join(t + "\n" for t in texts))
+
+
+def target_counts(rows: list[list[int]], texts: list[str], refs: list[str], ref_lens: np.ndarray,
+                  limits: np.ndarray) -> dict:
+    """What a student will be trained on, against the references: corpus BLEU, length ratio in pieces, empty
+    targets (an empty output teaches a student to stop at once) and targets that end only because the length
+    limit `limits` (per sentence, in pieces) was reached (usually a teacher repeating itself)."""
+    lens = np.array([len(r) for r in rows], dtype=np.int64)
+    return {"bleu": round(sacrebleu.corpus_bleu(texts, [refs], force=True).score, 2),
+            "length_ratio": round(int(lens.sum()) / max(1, int(ref_lens.sum())), 4),
+            "empty": int((lens == 0).sum()), "at_length_limit": int((lens >= limits).sum())}
 
 
 def wait_for(paths: list[Path], poll_s: float = 5.0) -> None:
@@ -162,8 +173,7 @@ def distill(cfg: DistillConfig) -> dict:
         return io.read_manifest(out)
     src_vocab, tgt_vocab = load_vocabs(data_dir)
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     model, t_src, t_tgt, _ = load_model(cfg.teacher, device)
     check_vocab(f"teacher {cfg.teacher}", t_src, src_vocab, "source")
     check_vocab(f"teacher {cfg.teacher}", t_tgt, tgt_vocab, "target")
@@ -218,22 +228,21 @@ def join(cfg, out: Path, paths: list[Path], split, refs: list[str], tgt_vocab, t
                          f"{out / 'shards'} and run again")
     kd_text = [tgt_vocab.decode(t) for t in kd]
     save_targets(out, "train.seqkd", kd, kd_text, tgt_lang, len(tgt_vocab))
-    ref_lens = split.tgt.lens
+    limits = np.maximum(np.floor(cfg.max_len_a * split.src.lens + cfg.max_len_b), 1).astype(np.int64)
     stats = {"sentences": len(kd), "decode_s": round(decode_s, 1), "sentences_per_s": round(len(kd) / decode_s, 1),
              "seqkd": {"identical_to_reference": round(float(np.mean([a.strip() == b.strip() for a, b in
                                                                        zip(kd_text, refs)])), 4),
-                       "length_ratio": round(sum(map(len, kd)) / max(1, int(ref_lens.sum())), 4),
-                       "bleu": round(sacrebleu.corpus_bleu(kd_text, [refs], force=True).score, 2)}}
+                       **target_counts(kd, kd_text, refs, split.tgt.lens, limits)}}
     if inter:
         inter_text = [tgt_vocab.decode(t) for t in inter]
         save_targets(out, "train.seqinter", inter, inter_text, tgt_lang, len(tgt_vocab))
         stats["seqinter"] = {"nbest": cfg.nbest, "differs_from_1best": int(sum(r != 0 for r in ranks)),
-                             "length_ratio": round(sum(map(len, inter)) / max(1, int(ref_lens.sum())), 4),
-                             "bleu": round(sacrebleu.corpus_bleu(inter_text, [refs], force=True).score, 2)}
+                             **target_counts(inter, inter_text, refs, split.tgt.lens, limits)}
     manifest = io.write_manifest(out, stage="distill", key=key, started=started, config=to_dict(cfg),
                                  teacher=str(cfg.teacher), data_dir=str(cfg.data_dir), **stats)
-    log.info("Seq-KD targets: BLEU %.2f against the references, %.1f%% identical, length ratio %.3f",
-             stats["seqkd"]["bleu"], 100 * stats["seqkd"]["identical_to_reference"], stats["seqkd"]["length_ratio"])
+    log.info("Seq-KD targets: BLEU %.2f against the references, %.1f%% identical, length ratio %.3f, %d empty, "
+             "%d cut at the length limit", stats["seqkd"]["bleu"], 100 * stats["seqkd"]["identical_to_reference"],
+             stats["seqkd"]["length_ratio"], stats["seqkd"]["empty"], stats["seqkd"]["at_length_limit"])
     if inter:
         log.info("Seq-Inter targets: BLEU %.2f; %d of %d differ from the 1-best", stats["seqinter"]["bleu"],
                  stats["seqinter"]["differs_from_1best"], len(kd))

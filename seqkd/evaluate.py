@@ -68,7 +68,7 @@ def timed_translate(model, sources, *, beam: int, batch_size: int, device, **sea
 
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test", beam: int = 5,
              batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
-             max_len_b: int = 10, max_sentences: int = 0) -> dict:
+             max_len_b: int = 10, min_len: int = 1, max_sentences: int = 0) -> dict:
     """All Table-1 figures of one checkpoint on a split of a data stage."""
     dev = resolve_device(device)
     data_dir = Path(data_dir)
@@ -81,7 +81,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     refs = read_lines(data_dir / f"{split}.{manifest['tgt_lang']}")
     n = min(len(data), max_sentences) if max_sentences else len(data)
     sources, refs = [data.src[i] for i in range(n)], refs[:n]
-    search = dict(alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b)
+    search = dict(alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len)
 
     result = {"checkpoint": str(checkpoint), "split": split, "sentences": n, "device": str(dev),
               "threads": torch.get_num_threads(), "batch_size": batch_size,

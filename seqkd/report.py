@@ -156,11 +156,11 @@ def plot(table: list[dict], path: Path, beam: int) -> bool:
 
 def write_report(entries: list[Entry], data_dir: Path, run_dir: Path, *, preset: str, beam: int = 5,
                  batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
-                 max_len_b: int = 10, paper: dict | None = None) -> dict:
+                 max_len_b: int = 10, min_len: int = 1, paper: dict | None = None) -> dict:
     """Evaluate every entry (cached per checkpoint) and write report.md, report.json and report.png."""
     started = time.time()
     results = evaluate_all(entries, data_dir, run_dir / "eval", beam=beam, batch_size=batch_size, device=device,
-                           alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b)
+                           alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len)
     table = rows(entries, results)
     first = results[entries[0]]
     meta = {"preset": preset, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "test": f"{data_dir}/test",

@@ -59,10 +59,12 @@ def _bound(scores: torch.Tensor, max_len: torch.Tensor, alpha: float) -> torch.T
 
 @torch.inference_mode()
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k: int = 5, nbest: int = 1,
-                alpha: float = 0.0, max_len_a: float = 1.5, max_len_b: int = 10,
+                alpha: float = 0.0, max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 1,
                 early_stop: bool = True) -> list[list[Hypothesis]]:
     """Translate one batch: src (B, S) padded, src_lens (B,) -> per sentence its `nbest` hypotheses, best first.
 
+    min_len: end-of-sentence is not allowed before this many tokens (fairseq's min_len; 1 = never an empty output),
+    unless the length limit comes first.
     early_stop: stop a sentence as soon as no live hypothesis can change its n-best list (exact); without it a
     sentence runs until it holds K finished hypotheses or reaches its length limit.
     """
@@ -94,7 +96,10 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k:
         log_probs, state = model.step(prev, beams.state, beams.memory)  # (B*K, V)
         log_probs = log_probs.float().view(B, k, V)
         at_limit = (beams.max_len == t).view(B, 1, 1)  # t tokens so far: only EOS may follow
-        log_probs = log_probs.masked_fill((at_limit & not_eos) | never, NEG_INF)
+        banned = (at_limit & not_eos) | never
+        if t < min_len:  # too short to end, except where the length limit says it must
+            banned = banned | (~at_limit & ~not_eos)
+        log_probs = log_probs.masked_fill(banned, NEG_INF)
         cand = (beams.scores.unsqueeze(2) + log_probs).view(B, k * V)  # (B, K*V)
         top, idx = cand.topk(2 * k, dim=1)  # (B, 2K)
         parent, token = idx // V, idx % V  # (B, 2K) each
@@ -173,8 +178,8 @@ def sorted_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int = 0) 
 
 
 def translate(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
-              max_len_a: float = 1.5, max_len_b: int = 10, batch_size: int = 64, batch_tokens: int = 0,
-              device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
+              max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 1, batch_size: int = 64,
+              batch_tokens: int = 0, device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
     """Translate token-id sequences (any order, any count) -> n-best lists in input order.
 
     Sentences are sorted by length so batches hold similar lengths; empty sources give empty translations."""
@@ -192,7 +197,7 @@ def translate(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, n
             src = pad([sources[i] for i in index]).to(device)
             src_lens = torch.from_numpy(lengths[index]).to(device)
             hyps = beam_search(model, src, src_lens, k=beam, nbest=nbest, alpha=alpha, max_len_a=max_len_a,
-                               max_len_b=max_len_b)
+                               max_len_b=max_len_b, min_len=min_len)
             for i, h in zip(index, hyps):
                 results[i] = h
             if progress is not None:

@@ -1,9 +1,10 @@
 """Training: the paper's recipe by default, resumable bit for bit, on CPU, one GPU or many (torchrun + DDP).
 
 Recipe (seq2seq-attn's defaults, which Kim & Rush used): plain SGD at learning rate 1.0 for 13 epochs, halved at
-the end of every epoch from epoch 9 on, or from the first epoch whose validation perplexity is worse than the last;
-the loss summed over a batch and divided by its sentences; gradient norm clipped at 5; dropout 0.3; parameters
-uniform in +-0.1; batches of 64 sentences of similar length.
+the end of every epoch from epoch 9 on, or from the first epoch whose validation perplexity is worse than the last
+(seqkd.schedule; with Adam no decay unless asked for); the loss summed over a batch and divided by its sentences;
+gradient norm clipped at 5; dropout 0.3; parameters uniform in +-0.1; batches of 64 sentences of similar length.
+best.pt keeps the best validation BLEU (the best perplexity when BLEU is off).
 
 Output folder: last.pt (every `save_every` updates, at each epoch's end and at exit), best.pt (best validation
 BLEU), metrics.jsonl, log.txt (set up by the entry point), manifest.json when finished.
@@ -24,11 +25,11 @@ import sacrebleu
 import torch
 from tqdm import tqdm
 
-from seqkd import io
+from seqkd import io, schedule
 from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
 from seqkd.config import TrainConfig, to_dict
 from seqkd.data import collate, load_split, make_batches
-from seqkd.device import Ranks, bf16_enabled, resolve_device
+from seqkd.device import Ranks, bf16_enabled, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
 from seqkd.model import PAD, Seq2Seq
@@ -48,9 +49,10 @@ class TrainState:
     epoch: int = 1
     batch_in_epoch: int = 0  # batches of the current epoch already done
     lr: float = 1.0
-    decaying: bool = False  # seq2seq-attn: once decay starts it happens every epoch
+    decaying: bool = False  # seq2seq-attn: once decay starts it happens every epoch (seqkd.schedule)
     prev_ppl: float = math.inf
-    best_bleu: float = -1.0
+    best_score: float = -math.inf  # what best.pt is chosen by: validation BLEU, or -perplexity without BLEU
+    best_bleu: float | None = None
     best_ppl: float = math.inf
     best_step: int = 0
     bad_validations: int = 0
@@ -72,8 +74,7 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.ranks = Ranks(self.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        set_threads(cfg.threads)
         self.out = Path(cfg.out_dir)
         self.src_vocab, self.tgt_vocab = load_vocabs(cfg.data_dir)
         self.data_manifest = io.read_manifest(cfg.data_dir)
@@ -263,26 +264,27 @@ class Trainer:
         st, cfg = self.state, self.cfg
         st.last_valid_step = st.step
         self.metric(step=st.step, epoch=st.epoch, lr=st.lr, **result)
-        bleu = result.get("valid_bleu", -result["valid_ppl"])
-        improved = bleu > st.best_bleu
+        score = result.get("valid_bleu", -result["valid_ppl"])
+        improved = score > st.best_score
         log.info("validation at update %d (epoch %d): ppl %.2f%s%s", st.step, st.epoch, result["valid_ppl"],
                  f", greedy BLEU {result['valid_bleu']:.2f}" if "valid_bleu" in result else "",
                  " (best so far)" if improved else "")
         if improved:
-            st.best_bleu, st.best_ppl, st.best_step, st.bad_validations = bleu, result["valid_ppl"], st.step, 0
+            st.best_score, st.best_bleu, st.best_ppl = score, result.get("valid_bleu"), result["valid_ppl"]
+            st.best_step, st.bad_validations = st.step, 0
             self.save("best.pt", full=False)
         else:
             st.bad_validations += 1
         if epoch_end:
-            if (cfg.decay_start and st.epoch >= cfg.decay_start) or (
-                    cfg.decay_on_plateau and result["valid_ppl"] > st.prev_ppl):
-                st.decaying = True
-            if st.decaying:
-                st.lr *= cfg.lr_decay
+            new = schedule.after_epoch(schedule.LrState(st.lr, st.decaying, st.prev_ppl),
+                                       rule=schedule.decay_rule(cfg.decay_on, cfg.optimizer),
+                                       decay_start=cfg.decay_start, lr_decay=cfg.lr_decay, epoch=st.epoch,
+                                       valid_ppl=result["valid_ppl"], improved=improved)
+            if new.lr != st.lr:
                 for group in self.optimizer.param_groups:
-                    group["lr"] = st.lr
-                log.info("learning rate -> %g", st.lr)
-            st.prev_ppl = result["valid_ppl"]
+                    group["lr"] = new.lr
+                log.info("learning rate -> %g", new.lr)
+            st.lr, st.decaying, st.prev_ppl = new.lr, new.decaying, new.prev_ppl
         return bool(cfg.patience and st.bad_validations >= cfg.patience)
 
     # ------------------------------------------------------------------------------------------ loop
@@ -344,8 +346,7 @@ class Trainer:
                     window_nll, window_tokens, window_start = 0.0, 0, time.time()
                 if cfg.valid_every and st.step % cfg.valid_every == 0 and st.batch_in_epoch < len(batches):
                     if self.after_validation(self.validate(), epoch_end=False):
-                        return self.finish("early stop: no better validation BLEU in "
-                                           f"{cfg.patience} validations")
+                        return self.finish(f"early stop: no better validation score in {cfg.patience} validations")
                 if cfg.max_steps and st.step >= cfg.max_steps:
                     return self.finish(f"reached max_steps {cfg.max_steps}")
                 if self.stop_requested:
@@ -358,7 +359,7 @@ class Trainer:
         stop = self.after_validation(self.validate(), epoch_end=True)
         st.epoch, st.batch_in_epoch = st.epoch + 1, 0
         if stop:
-            return self.finish(f"early stop: no better validation BLEU in {cfg.patience} validations")
+            return self.finish(f"early stop: no better validation score in {cfg.patience} validations")
         self.save("last.pt", full=True)
         return False
 

@@ -81,6 +81,34 @@ def test_seq_inter_picks_the_nbest_entry_with_the_best_sentence_bleu(tiny_data, 
     assert 0 <= manifest["seqkd"]["identical_to_reference"] <= 1 and manifest["seqinter"]["nbest"] == 3
 
 
+def test_the_targets_are_real_translations_and_the_manifest_counts_empty_and_cut_ones(tiny_data, reference_run):
+    targets = (reference_run / "train.seqkd.de").read_text(encoding="utf-8").split("\n")[:-1]
+    refs = read_lines(tiny_data / "train.de")
+    assert all(t.strip() for t in targets)  # min_len 1: no empty target
+    assert sacrebleu.corpus_bleu(targets, [refs]).score > 5  # the teacher has learned something of the task
+    manifest = json.loads((reference_run / "manifest.json").read_text())
+    assert manifest["seqkd"]["empty"] == 0 and manifest["seqinter"]["empty"] == 0
+    kd = load_split(tiny_data, "train", tgt_prefix=reference_run / "train.seqkd")
+    limits = np.floor(1.5 * kd.src.lens + 10)
+    assert manifest["seqkd"]["at_length_limit"] == int((kd.tgt.lens >= limits).sum())
+
+
+def test_an_eos_loving_teacher_gives_counted_empty_targets_only_without_min_len(tiny_data, tiny_teacher, tmp_path):
+    import torch
+
+    from seqkd.checkpoint import read_checkpoint
+    from seqkd.model import EOS
+
+    state = read_checkpoint(tiny_teacher)
+    state["model"]["out.bias"][EOS] = 50.0  # </s> first at every step
+    torch.save(state, tmp_path / "eos.pt")
+    n = len(load_split(tiny_data, "train"))
+    free = distill(config(tiny_data, tmp_path / "eos.pt", tmp_path / "free", min_len=0, nbest=1))
+    assert free["seqkd"]["empty"] == n
+    kept = distill(config(tiny_data, tmp_path / "eos.pt", tmp_path / "kept", nbest=1))
+    assert kept["seqkd"]["empty"] == 0
+
+
 @pytest.mark.slow
 def test_kill_and_restart_gives_byte_identical_targets(tiny_data, tiny_teacher, reference_run, tmp_path):
     proc = cli(tiny_data, tiny_teacher, tmp_path)

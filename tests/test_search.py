@@ -72,8 +72,8 @@ def test_eos_candidate_never_takes_a_live_slot():
     # From <s>, </s> is the most likely next symbol: it finishes, and both live slots still go to words.
     model = MarkovModel()
     model.table = {**MarkovModel.table, BOS: {EOS: 0.5, A: 0.3, B_: 0.2}}
-    hyps = beam_search(model, *ONE_SOURCE, k=2, nbest=2, max_len_a=0, max_len_b=3, early_stop=False)[0]
-    # finished: [] .5 at step 0; then a</s> .12, b</s> .14, ab .15 live ... -> n-best [] .5, b</s> .14
+    hyps = beam_search(model, *ONE_SOURCE, k=2, nbest=2, max_len_a=0, max_len_b=3, min_len=0, early_stop=False)[0]
+    # min_len 0 lets </s> end the empty hypothesis. finished: [] .5 at step 0; then a</s> .12, b</s> .14, ab .15 live ... -> n-best [] .5, b</s> .14
     assert [h.tokens for h in hyps] == [[], [B_]]
     assert hyps[1].score == pytest.approx(math.log(0.2 * 0.7), abs=1e-6)
 
@@ -82,6 +82,31 @@ def test_length_limit_allows_only_eos():
     hyps = beam_search(MarkovModel(), *ONE_SOURCE, k=1, max_len_a=0, max_len_b=1)[0]
     # greedy: a (.6), then the limit of one word forces </s>: a</s> = .6 * .4
     assert hyps[0].tokens == [A] and hyps[0].score == pytest.approx(math.log(0.24), abs=1e-6)
+
+
+def test_min_len_forbids_the_empty_output_unless_the_limit_comes_first():
+    # From <s>, </s> is the most likely symbol (.5): greedy without a minimum length returns the empty output.
+    model = MarkovModel()
+    model.table = {**MarkovModel.table, BOS: {EOS: 0.5, A: 0.3, B_: 0.2}}
+    assert beam_search(model, *ONE_SOURCE, k=1, max_len_a=0, max_len_b=3, min_len=0)[0][0].tokens == []
+    # min_len 1: step 0 takes a (.3); step 1: ab .15 beats a</s> .12; step 2: ab</s> .105 ends it
+    hyp = beam_search(model, *ONE_SOURCE, k=1, max_len_a=0, max_len_b=3, min_len=1)[0][0]
+    assert hyp.tokens == [A, B_] and hyp.score == pytest.approx(math.log(0.3 * 0.5 * 0.7), abs=1e-6)
+    # min_len 2 with a limit of 1 word: the limit wins, a</s> = .3 * .4
+    hyp = beam_search(model, *ONE_SOURCE, k=1, max_len_a=0, max_len_b=1, min_len=2)[0][0]
+    assert hyp.tokens == [A] and hyp.score == pytest.approx(math.log(0.12), abs=1e-6)
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_a_model_that_prefers_eos_gives_no_empty_output_by_default(beam):
+    model = random_model(vocab=12)
+    with torch.no_grad():
+        model.out.bias[EOS] = 20.0  # </s> first at every step
+    srcs = sources(40, seed=3)
+    empty = translate(model, srcs, beam=beam, min_len=0)
+    assert all(h[0].tokens == [] for h in empty)
+    hyps = translate(model, srcs, beam=beam)
+    assert all(len(h[0].tokens) >= 1 for h in hyps)
 
 
 def random_model(seed=0, vocab=9, **kw):
@@ -154,7 +179,7 @@ def test_large_beam_finds_the_brute_force_best():
     for src in sources(4, seed=3):
         best = max((teacher_forced_log_prob(model, list(src), list(seq)), seq)
                    for n in range(4) for seq in itertools.product([UNK, 4, 5, 6], repeat=n))
-        hyp = translate(model, [src], beam=64, max_len_a=0, max_len_b=3)[0][0]
+        hyp = translate(model, [src], beam=64, max_len_a=0, max_len_b=3, min_len=0)[0][0]
         assert hyp.tokens == list(best[1])
         assert hyp.score == pytest.approx(best[0], abs=1e-4)
 
