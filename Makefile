@@ -43,11 +43,9 @@ lint:
 	$(PY) -m pyflakes seqkd pipeline tests 2>/dev/null || $(PY) -m compileall -q seqkd pipeline tests
 
 # The plan: rules for every stage of this run, written from the preset and the variables (make -n shows what would
-# run). Rewritten on every call but replaced only when it changes, so make does not restart for nothing.
+# run). Recomputed on every call but written only when it changes, so make does not restart for nothing.
 $(RUN)/plan.mk: FORCE
-	@mkdir -p $(RUN)
-	@$(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" > $@.tmp \
-		&& { cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
+	@$(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" --out $@
 FORCE:
 
 ifeq ($(filter setup test help lint clean-run,$(MAKECMDGOALS)),)
@@ -61,8 +59,6 @@ students: $(STUDENT_TARGETS)
 student: $(RUN)/$(if $(filter teacher+seq-inter,$(NAME)),teacher+seq-inter,students/$(SIZE)/$(NAME))/manifest.json
 
 report: $(RUN)/report.md
-$(RUN)/report.md: $(RUN)/teacher/manifest.json $(STUDENT_TARGETS)
-	$(SEQKD) report --preset $(PRESET) --run_dir $(RUN)
 
 # make translate CKPT=runs/default/students/student/seq-kd/best.pt < input.txt > output.txt
 CKPT ?= $(RUN)/students/$(SIZE)/$(NAME)/best.pt

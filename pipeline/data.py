@@ -9,13 +9,18 @@ from seqkd.config import DataConfig
 from seqkd.prepare import prepare_data
 
 
-def run(argv: list[str]) -> int:
+def config(argv: list[str]) -> DataConfig:
+    """The data stage's configuration from its command line (also how the make plan sees it)."""
     args = config_parser("seqkd data", __doc__, DataConfig).parse_args(argv)
     layers = []
     if args.preset:
         preset = presets.load_preset(args.preset)
         layers = presets.data_layers(preset, presets.run_dir(preset, args.run_dir))
-    cfg = resolve(DataConfig, args, layers)
+    return resolve(DataConfig, args, layers)
+
+
+def run(argv: list[str]) -> int:
+    cfg = config(argv)
     setup_logging(cfg.out_dir)
     manifest = prepare_data(cfg)
     for split, s in manifest["splits"].items():

@@ -16,7 +16,7 @@ HERE = Path(__file__).parent
 PRESETS = HERE / "presets"
 CONFIGS = HERE / "configs"
 PRESET_KEYS = ("description", "run_dir", "data", "teacher", "distill", "students", "evaluate", "report", "paper")
-STUDENT_KEYS = ("sizes", "names", "train", "finetune", "size_overrides")
+STUDENT_KEYS = ("sizes", "names", "seeds", "train", "finetune", "size_overrides")
 SIZES = ("student", "student-small")
 
 
@@ -77,16 +77,29 @@ def distill_layers(preset: dict, run: Path) -> list[tuple[dict, str]]:
               "out_dir": str(run / "distill")}, "preset"), (preset.get("distill", {}), preset["_path"] + ": distill")]
 
 
-def student_dir(run: Path, name: str, size: str) -> Path:
-    return run / "teacher+seq-inter" if name == "teacher+seq-inter" else run / "students" / size / name
+def seeds(preset: dict) -> list[int | None]:
+    """The seeds every student is trained with (students.seeds); [None] = the configuration's own seed, once."""
+    return list(preset.get("students", {}).get("seeds") or [None])
 
 
-def student_layers(preset: dict, run: Path, name: str, size: str) -> list[tuple[dict, str]]:
-    """Layers for student `name` of size `size` (or the teacher itself for teacher+seq-inter)."""
+def student_dir(run: Path, name: str, size: str, seed: int | None = None, first_seed: int | None = None) -> Path:
+    """students/<size>/<name>, with '.seed<N>' for every seed but the preset's first."""
+    if name == "teacher+seq-inter":
+        return run / "teacher+seq-inter"
+    return run / "students" / size / (name if seed == first_seed else f"{name}.seed{seed}")
+
+
+def student_layers(preset: dict, run: Path, name: str, size: str, seed: int | None = None) -> list[tuple[dict, str]]:
+    """Layers for student `name` of size `size` trained with `seed` (one of the preset's seeds; None = its first),
+    or the teacher itself for teacher+seq-inter."""
     method, method_path = student_method(name)
     method = dict(method)
     parent = method.pop("parent", None)
     students = preset.get("students", {})
+    first = seeds(preset)[0]
+    seed = first if seed is None else seed
+    if seed not in seeds(preset):
+        raise SeqkdError(f"seed {seed} is not one of the preset's students.seeds {seeds(preset)}")
     is_teacher = name == "teacher+seq-inter"
     if is_teacher:
         layers = teacher_layers(preset, run)[:1] + [(
@@ -96,14 +109,16 @@ def student_layers(preset: dict, run: Path, name: str, size: str) -> list[tuple[
             raise SeqkdError(f"size '{size}' is not one of {', '.join(SIZES)}")
         layers = [base_config(size), (students.get("train", {}), preset["_path"] + ": students.train"),
                   (students.get("size_overrides", {}).get(size, {}), preset["_path"] + f": students.size_overrides.{size}")]
-    paths = {"data_dir": str(run / "data"), "out_dir": str(student_dir(run, name, size)),
+    paths = {"data_dir": str(run / "data"), "out_dir": str(student_dir(run, name, size, seed, first)),
              "distill_dir": str(run / "distill"), "teacher": str(run / "teacher" / "best.pt")}
     layers.append((paths, "preset"))
     if parent:
-        parent_dir = run / "teacher" if parent == "teacher" else student_dir(run, parent, size)
+        parent_dir = run / "teacher" if parent == "teacher" else student_dir(run, parent, size, seed, first)
         layers.append(({"init_from": str(parent_dir / "best.pt")}, method_path))
         layers.append((students.get("finetune", {}), preset["_path"] + ": students.finetune"))
     layers.append((method, method_path))
+    if seed is not None:
+        layers.append(({"seed": seed}, preset["_path"] + ": students.seeds"))
     return layers
 
 

@@ -13,7 +13,7 @@ import torch
 from pipeline.common import main_guard
 from seqkd.checkpoint import load_model
 from seqkd.data import load_split
-from seqkd.evaluate import timed_translate
+from seqkd.speed import time_decode
 from seqkd.search import translate
 
 
@@ -24,7 +24,8 @@ def profile(args: argparse.Namespace) -> None:
     split = load_split(args.data_dir, args.split)
     sources = [split.src[i] for i in range(len(split))]
     for beam in (1, 5):
-        _, seconds = timed_translate(model, sources, beam=beam, batch_size=args.batch_size, device=device)
+        speed, _ = time_decode(model, sources, beam=beam, batch_size=args.batch_size, device=device, passes=1)
+        seconds = speed.seconds
         print(f"beam {beam}: {len(sources) / seconds:.1f} sentences/s at batch {args.batch_size}, "
               f"{args.threads} threads")
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline import presets
 from pipeline.common import main_guard, setup_logging
+from pipeline.plan import report_settings
 from seqkd.config import TrainConfig, build
 from seqkd.device import set_threads
 from seqkd.io import SeqkdError
@@ -15,7 +16,8 @@ from seqkd.report import Entry, write_report
 
 
 def entries(preset: dict, run: Path) -> list[Entry]:
-    """The teacher, then per student size the baseline first and the other configurations in preset order."""
+    """The teacher, then per student size and seed the baseline first and the other configurations in preset
+    order."""
     students = preset.get("students", {})
     names = students.get("names", ["baseline"])
 
@@ -26,11 +28,15 @@ def entries(preset: dict, run: Path) -> list[Entry]:
     out = [Entry("teacher", "teacher", run / "teacher" / "best.pt", shape(presets.teacher_layers(preset, run)))]
     if "teacher+seq-inter" in names:
         out.append(Entry("teacher", "teacher+seq-inter", run / "teacher+seq-inter" / "best.pt", out[0].shape))
+    seeds = presets.seeds(preset)
     for size in students.get("sizes", ["student"]):
         ordered = sorted((n for n in names if n != "teacher+seq-inter"), key=lambda n: n != "baseline")
-        for name in ordered:
-            layers = presets.student_layers(preset, run, name, size)
-            out.append(Entry(size, name, presets.student_dir(run, name, size) / "best.pt", shape(layers)))
+        for seed in seeds:
+            label = f"seed {seed}" if len(seeds) > 1 else ""
+            for name in ordered:
+                layers = presets.student_layers(preset, run, name, size, seed)
+                folder = presets.student_dir(run, name, size, seed, seeds[0])
+                out.append(Entry(size, name, folder / "best.pt", shape(layers), label))
     missing = [str(e.checkpoint) for e in out if not e.checkpoint.exists()]
     if missing:
         raise SeqkdError(f"not trained yet: {', '.join(missing)} (run `make students` / `make teacher` first)")
@@ -48,9 +54,9 @@ def run(argv: list[str]) -> int:
     run_dir = presets.run_dir(preset, args.run_dir)
     setup_logging(run_dir)
     set_threads(args.threads)
-    settings = dict(preset.get("evaluate", {}))
+    settings = report_settings(preset)
     report = write_report(entries(preset, run_dir), run_dir / "data", run_dir, preset=preset["_name"],
-                          device=args.device, paper=preset.get("paper"), **settings)
+                          device=args.device, paper=preset.get("paper"), settings=settings, **settings)
     print((run_dir / "report.md").read_text(encoding="utf-8"))
     return 0 if report else 1
 

@@ -15,13 +15,15 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--teacher_run", action="store_true", help="with --preset: train the preset's teacher")
     parser.add_argument("--student", metavar="NAME", help="with --preset: train this student configuration")
     parser.add_argument("--size", default="student", help="with --student: student or student-small")
+    parser.add_argument("--student_seed", type=int, help="with --student: which of the preset's students.seeds "
+                                                          "(default: the first)")
     args = parser.parse_args(argv)
     layers = []
     if args.preset:
         preset = presets.load_preset(args.preset)
         run_dir = presets.run_dir(preset, args.run_dir)
         if args.student:
-            layers = presets.student_layers(preset, run_dir, args.student, args.size)
+            layers = presets.student_layers(preset, run_dir, args.student, args.size, args.student_seed)
         elif args.teacher_run:
             layers = presets.teacher_layers(preset, run_dir)
         else:

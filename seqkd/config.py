@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import yaml
 
@@ -42,6 +42,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    # fields that do not change the stage's result, left out of its key (see key_settings)
+    NOT_IN_KEY: ClassVar[tuple] = ("out_dir", "workers", "raw_dir", "mirror")
     corpus: str = opt("default", "corpus recipe", ("default", "multi30k", "iwslt14", "wmt14", "text"))
     out_dir: str = opt("runs/default/data", "where the prepared data goes")
     raw_dir: str = opt("data/corpora", "where downloaded and generated raw corpora go (one folder per corpus)")
@@ -68,6 +70,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # where inputs are is not part of the key: their content is, as the stage's inputs (seqkd.train.stage_key)
+    NOT_IN_KEY: ClassVar[tuple] = ("out_dir", "device", "threads", "log_every", "save_every", "data_dir",
+                                   "distill_dir", "init_from", "teacher")
     data_dir: str = opt("runs/default/data", "prepared data (the data stage's out_dir)")
     out_dir: str = opt("runs/default/teacher", "checkpoints, logs and metrics go here")
     model: ModelConfig = opt(ModelConfig(), "model sizes")
@@ -128,6 +133,9 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
+    # batch settings stay in the key: they change float rounding, and a restarted run must reproduce the shards of
+    # the first one byte for byte
+    NOT_IN_KEY: ClassVar[tuple] = ("teacher", "data_dir", "out_dir", "shard", "bleu_workers", "device", "threads")
     teacher: str = opt("runs/default/teacher/best.pt", "teacher checkpoint")
     data_dir: str = opt("runs/default/data", "prepared data whose training source is translated")
     out_dir: str = opt("runs/default/distill", "targets, shards and statistics go here")
@@ -219,6 +227,11 @@ def merge(base: dict, update: dict) -> dict:
 
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def key_settings(cfg) -> dict:
+    """The settings of a stage config that change the stage's result: all fields but its class's NOT_IN_KEY."""
+    return {k: v for k, v in to_dict(cfg).items() if k not in type(cfg).NOT_IN_KEY}
 
 
 def load_yaml(path: str | Path) -> dict:

@@ -43,14 +43,24 @@ def set_threads(n: int) -> int:
     return n
 
 
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    """Which of the CPU features that decide speed here this CPU has (SPEED_FLAGS; empty where /proc is missing).
+    Every speed figure is quoted with them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return []
+    return [f for f in SPEED_FLAGS if f in flags]
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 on the CPU is emulated and
     far slower than fp32 (on an AVX2-only EPYC a bf16 matmul ran 100x slower, and oneDNN's bf16 LSTM fails)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from seqkd import io
 from seqkd.bleu import seq_inter_choices
 from seqkd.checkpoint import check_vocab, load_model
-from seqkd.config import DistillConfig, to_dict
+from seqkd.config import DistillConfig, key_settings, to_dict
 from seqkd.data import load_split
 from seqkd.device import rank_and_world, resolve_device, set_threads
 from seqkd.io import SeqkdError
@@ -53,13 +53,9 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 
 
 def stage_key(cfg: DistillConfig, data_manifest: dict, n_sentences: int) -> dict:
-    """Everything the targets depend on. Batch settings are included: they change float rounding, and a restarted
-    run must reproduce the shards of the first one byte for byte."""
-    teacher = Path(cfg.teacher)
-    settings = {k: v for k, v in to_dict(cfg).items()
-                if k not in ("teacher", "data_dir", "out_dir", "shard", "bleu_workers", "device", "threads")}
-    return {"settings": settings, "teacher": {"size": teacher.stat().st_size, "sha256": io.sha256_file(teacher)},
-            "data": data_manifest.get("key_hash"), "sentences": n_sentences}
+    """Settings and inputs: the data stage and the teacher checkpoint by content."""
+    return {"settings": key_settings(cfg), "inputs": {"data": data_manifest.get("key_hash"),
+                                                  "teacher": io.file_digest(cfg.teacher), "sentences": n_sentences}}
 
 
 def check_partial_run(shard_dir: Path, key: dict) -> None:
@@ -71,11 +67,13 @@ def check_partial_run(shard_dir: Path, key: dict) -> None:
     old = io.read_json(meta_path)
     if old == key:
         return
-    if old.get("sentences") != key["sentences"]:
-        why = (f"the training source now has {key['sentences']} sentences, the partial run was made for "
-               f"{old.get('sentences')}")
+    old_inputs, inputs = old.get("inputs", {}), key["inputs"]
+    if old_inputs.get("sentences") != inputs["sentences"]:
+        why = (f"the training source now has {inputs['sentences']} sentences, the partial run was made for "
+               f"{old_inputs.get('sentences')}")
     else:
-        why = "; ".join(f"{k} changed" for k in key if old.get(k) != key[k])
+        why = "; ".join(io.changed_settings(old.get("settings", {}), key["settings"])
+                        + [f"{k} changed" for k in inputs if old_inputs.get(k) != inputs[k]])
     raise SeqkdError(f"{shard_dir}: shards of a partial run with other inputs ({why}); "
                      f"remove {shard_dir} to start over")
 
@@ -168,7 +166,7 @@ def distill(cfg: DistillConfig) -> dict:
     split = load_split(data_dir, "train")
     n = len(split)
     key = stage_key(cfg, data_manifest, n)
-    if io.stage_is_done(out, key):
+    if io.stage_is_done(out, key, [data_dir / io.MANIFEST, Path(cfg.teacher).parent / io.MANIFEST]):
         log.info("%s is finished; nothing to do", out)
         return io.read_manifest(out)
     src_vocab, tgt_vocab = load_vocabs(data_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from seqkd.device import resolve_device
 from seqkd.io import SeqkdError
 from seqkd.model import PAD, count_parameters
 from seqkd.prepare import load_vocabs, read_lines
-from seqkd.search import translate
+from seqkd.speed import time_decode
 
 _MOSES_LIKE = re.compile(r"(\w)-(?=\w)")
 
@@ -54,22 +53,10 @@ def perplexity(model, split, device, batch_size: int = 64) -> float:
     return math.exp(nll / max(tokens, 1))
 
 
-def timed_translate(model, sources, *, beam: int, batch_size: int, device, **search) -> tuple[list, float]:
-    """Translate all sources once after a warm-up batch; the time excludes the warm-up and waits for the GPU."""
-    translate(model, sources[:batch_size], beam=beam, batch_size=batch_size, device=device, **search)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    hyps = translate(model, sources, beam=beam, batch_size=batch_size, device=device, **search)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return hyps, time.perf_counter() - started
-
-
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test", beam: int = 5,
              batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
-             max_len_b: int = 10, min_len: int = 1, max_sentences: int = 0) -> dict:
-    """All Table-1 figures of one checkpoint on a split of a data stage."""
+             max_len_b: int = 10, min_len: int = 1, max_sentences: int = 0, passes: int = 3) -> dict:
+    """All Table-1 figures of one checkpoint on a split of a data stage; speeds are the median of `passes`."""
     dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, src_vocab, tgt_vocab, state = load_model(checkpoint, dev)
@@ -88,13 +75,15 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
               "parameters": count_parameters(model), "checkpoint_mb": round(Path(checkpoint).stat().st_size / 2**20, 1),
               "lineage": state.get("lineage"), "search": {"beam": beam, **search}}
     for name, k in (("greedy", 1), ("beam", beam)):
-        hyps, seconds = timed_translate(model, sources, beam=k, batch_size=batch_size, device=dev, **search)
+        speed, hyps = time_decode(model, sources, beam=k, batch_size=batch_size, device=dev, passes=passes, **search)
+        seconds = speed.seconds
         text = [tgt_vocab.decode(h[0].tokens) for h in hyps]
         bleu = sacrebleu.metrics.BLEU(force=True)
         score = bleu.corpus_score(text, [refs])  # pre-tokenized-looking text (synthetic corpus) is scored as is
         n_tokens = sum(len(h[0].tokens) for h in hyps)
         result[name] = {"beam": k, "bleu": round(score.score, 2), "signature": str(bleu.get_signature()),
                         "tokenized_bleu": round(tokenized_bleu(text, refs), 2), "seconds": round(seconds, 3),
+                        "passes_s": speed.passes_s, "other_cores": speed.other_cores,
                         "sent_per_s": round(n / seconds, 1), "tok_per_s": round(n_tokens / seconds, 1),
                         "length_ratio": round(n_tokens / max(1, int(data.tgt.lens[:n].sum())), 3)}
         result[name]["hypotheses"] = text

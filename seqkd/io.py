@@ -106,16 +106,71 @@ def write_manifest(stage_dir: str | os.PathLike, *, stage: str, key: dict, start
     return manifest
 
 
-def stage_is_done(stage_dir: str | os.PathLike, key: dict) -> bool:
-    """True when the stage finished before with the same key; a finished stage with another key is an error,
-    so that finished work is never silently overwritten."""
+def changed_settings(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """The settings that differ, as 'dotted.key: old -> new' (nested mappings are followed).
+
+    >>> changed_settings({"lr": 1.0, "model": {"hidden": 32}}, {"lr": 1.0, "model": {"hidden": 64}})
+    ['model.hidden: 32 -> 64']
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in list(old) + [k for k in new if k not in old]:
+            out += changed_settings(old.get(k, "(unset)"), new.get(k, "(unset)"), f"{prefix}{k}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def stage_is_done(stage_dir: str | os.PathLike, key: dict, upstream: list = ()) -> bool:
+    """Whether the stage in `stage_dir` is finished for `key` = {"settings": ..., "inputs": ...}.
+
+    - finished with this key: True. When a file of `upstream` (the manifests and files this stage reads) is newer
+      than the manifest, the upstream stage was redone to the same result: the manifest's time is renewed so that
+      make, which compares times, does not call this stage again;
+    - finished with other settings: an error naming them, so that finished work is never silently overwritten;
+    - finished from other inputs (an upstream stage was redone): its outputs are stale; they are moved aside to
+      `<stage_dir>.stale/` (replacing an older one) and the stage is to be redone: False;
+    - not finished: False.
+    """
+    stage_dir = Path(stage_dir)
     manifest = read_manifest(stage_dir)
     if manifest is None:
         return False
     if manifest.get("key_hash") == config_hash(key):
+        own = (stage_dir / MANIFEST).stat().st_mtime_ns
+        if any(Path(p).exists() and Path(p).stat().st_mtime_ns > own for p in upstream):
+            with contextlib.suppress(OSError):  # a read-only run folder: nothing to renew
+                os.utime(stage_dir / MANIFEST)
         return True
     old = manifest.get("key", {})
-    changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-    details = "; ".join(f"{k}: {old.get(k)!r} -> {key.get(k)!r}" for k in changed[:5])
-    raise SeqkdError(f"{stage_dir} holds a finished '{manifest.get('stage')}' stage made with other settings "
-                     f"({details}). Remove that folder (make clean-run) or choose another output folder.")
+    changed = changed_settings(old.get("settings", {}), key["settings"])
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise SeqkdError(f"{stage_dir}: finished with other settings ({shown}); remove that folder to redo it "
+                         "with the new settings, or choose another run folder")
+    inputs = [k for k in set(old.get("inputs", {})) | set(key["inputs"])
+              if old.get("inputs", {}).get(k) != key["inputs"].get(k)]
+    move_aside(stage_dir, f"made from other inputs ({', '.join(sorted(inputs)) or 'unknown'} changed)")
+    return False
+
+
+def move_aside(stage_dir: Path, why: str) -> Path:
+    """Move a stage's files (all but its log, which stays open and keeps growing) to `<stage_dir>.stale/`."""
+    import logging
+    import shutil
+
+    stale = stage_dir.with_name(stage_dir.name + ".stale")
+    shutil.rmtree(stale, ignore_errors=True)
+    stale.mkdir(parents=True)
+    if (stage_dir / MANIFEST).exists():
+        (stage_dir / MANIFEST).replace(stale / MANIFEST)  # first: an interruption leaves an unfinished stage
+    for entry in stage_dir.iterdir():
+        if entry.name != "log.txt":
+            entry.replace(stale / entry.name)
+    logging.getLogger(__name__).warning("%s was %s: its outputs were moved to %s; redoing it", stage_dir, why, stale)
+    return stale
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, first 16 hex digits: how a stage records the upstream files it reads (a corpus
+    edited in place, a retrained teacher, remade targets all change it)."""
+    return sha256_file(path)[:16]

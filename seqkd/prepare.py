@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seqkd import io
-from seqkd.config import DataConfig, to_dict
+from seqkd.config import DataConfig, key_settings, to_dict
 from seqkd.io import SeqkdError
 from seqkd.vocab import Vocab, pieces_in_use, train_spm
 
@@ -134,9 +134,9 @@ def spm_sample(lines: list[str], n: int) -> list[str]:
 
 
 def stage_key(cfg: DataConfig, files: dict[str, tuple[Path, Path]]) -> dict:
-    settings = {k: v for k, v in to_dict(cfg).items() if k not in ("out_dir", "workers", "raw_dir", "mirror")}
-    inputs = {split: [io.fingerprint(p)["size"] for p in pair] for split, pair in files.items()}
-    return {"settings": settings, "inputs": inputs}
+    """Settings, and the corpus files by content: a file edited in place is noticed even at the same size."""
+    inputs = {split: [io.file_digest(p) for p in pair] for split, pair in files.items()}
+    return {"settings": key_settings(cfg), "inputs": inputs}
 
 
 def prepare_data(cfg: DataConfig) -> dict:
@@ -145,7 +145,7 @@ def prepare_data(cfg: DataConfig) -> dict:
     out = Path(cfg.out_dir)
     src_lang, tgt_lang, files = raw_corpus(cfg)
     key = stage_key(cfg, files)
-    if io.stage_is_done(out, key):
+    if io.stage_is_done(out, key, [p for pair in files.values() for p in pair]):
         log.info("%s is up to date", out)
         return io.read_manifest(out)
     if "train" not in files or "valid" not in files:

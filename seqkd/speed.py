@@ -2,8 +2,10 @@
 matrix product's GFLOP/s measured in the same process."""
 from __future__ import annotations
 
+import os
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -63,14 +65,50 @@ def matmul_gflops(seconds: float = 1.0, m: int = 320, k: int = 1000, n: int = 20
     return 2.0 * m * k * n * runs / (time.perf_counter() - started) / 1e9
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy ticks of the whole machine, ticks of this process) from /proc; None where there is no /proc."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, int(own[11]) + int(own[12])  # utime + stime of this process
+
+
+class OtherLoad:
+    """How much of the machine other processes used while the block ran, in cores (0.0 = none):
+
+        with OtherLoad() as load: ...
+        load.cores   # e.g. 0.9 = another job kept almost one core busy: a speed measured meanwhile is too low
+    """
+
+    def __enter__(self) -> "OtherLoad":
+        self.start, self.t0, self.cores = _cpu_ticks(), time.perf_counter(), None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = _cpu_ticks()
+        seconds = time.perf_counter() - self.t0
+        if self.start is None or end is None or seconds <= 0:
+            return
+        hz = os.sysconf("SC_CLK_TCK")
+        others = (end[0] - self.start[0]) - (end[1] - self.start[1])
+        self.cores = round(max(0.0, others / hz / seconds), 2)
+
+
 @dataclass
 class DecodeSpeed:
     beam: int
     batch_size: int
     sentences: int
-    seconds: float
+    seconds: float  # the median pass
     tokens: int
-    gflops: float
+    gflops: float  # counted matrix products per second of the median pass
+    passes_s: list[float] = field(default_factory=list)  # every timed pass
+    other_cores: float | None = None  # CPU cores other processes used meanwhile (OtherLoad)
 
     @property
     def sent_per_s(self) -> float:
@@ -82,16 +120,28 @@ class DecodeSpeed:
 
 
 def time_decode(model: Seq2Seq, sources: list[np.ndarray], *, beam: int, batch_size: int, device="cpu",
-                **search) -> tuple[DecodeSpeed, list]:
-    """Translate `sources` once after a warm-up batch; returns the speed and the hypotheses."""
+                passes: int = 3, **search) -> tuple[DecodeSpeed, list]:
+    """Translate `sources` `passes` times after a warm-up batch; the speed of the median pass, and the hypotheses.
+
+    The time waits for the GPU; every pass is recorded, and the load of other processes meanwhile."""
+    device = torch.device(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     translate(model, sources[:batch_size], beam=beam, batch_size=batch_size, device=device, **search)
+    times, hyps = [], None
     counter = CountingModel(model)
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    hyps = translate(counter, sources, beam=beam, batch_size=batch_size, device=device, **search)
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    with OtherLoad() as load:
+        for i in range(passes):
+            sync()
+            started = time.perf_counter()
+            hyps = translate(counter if i == 0 else model, sources, beam=beam, batch_size=batch_size, device=device,
+                             **search)
+            sync()
+            times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
     tokens = sum(len(h[0].tokens) for h in hyps)
-    return DecodeSpeed(beam, batch_size, len(sources), seconds, tokens, counter.flops() / seconds / 1e9), hyps
+    return DecodeSpeed(beam, batch_size, len(sources), seconds, tokens, counter.flops() / seconds / 1e9,
+                       [round(t, 4) for t in times], load.cores), hyps

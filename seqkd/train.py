@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from seqkd import io, schedule
 from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
-from seqkd.config import TrainConfig, to_dict
+from seqkd.config import TrainConfig, key_settings, to_dict
 from seqkd.data import collate, load_split, make_batches
 from seqkd.device import Ranks, bf16_enabled, resolve_device, set_threads
 from seqkd.io import SeqkdError
@@ -60,18 +60,45 @@ class TrainState:
     train_s: float = 0.0  # time spent in training steps, across restarts
     last_valid_step: int = -1
     done: bool = False
+    stopped: str = ""  # why training ended: "epochs", "patience", "max_steps"
 
 
 def stage_key(cfg: TrainConfig, data_manifest: dict) -> dict:
-    """What decides whether a finished run can be reused: the settings that change the result."""
-    settings = {k: v for k, v in to_dict(cfg).items()
-                if k not in ("out_dir", "device", "threads", "log_every", "save_every", "data_dir", "distill_dir")}
-    return {"settings": settings, "data": data_manifest.get("key_hash")}
+    """Settings and inputs; the inputs are what this run reads of other stages, by content: the data stage, the
+    distilled targets, the Word-KD teacher and the checkpoint it starts from. A retrained teacher or remade
+    targets change them, and the stage is then redone rather than reused."""
+    inputs = {"data": data_manifest.get("key_hash")}
+    inputs.update({name: io.file_digest(path) for name, path in input_files(cfg).items()})
+    return {"settings": key_settings(cfg), "inputs": inputs}
+
+
+def input_files(cfg: TrainConfig) -> dict[str, Path]:
+    """The files of other stages this run reads besides the data; a missing one is an error naming its make
+    target."""
+    files = {}
+    if cfg.targets != "ref":
+        if not cfg.distill_dir:
+            raise SeqkdError(f"targets: '{cfg.targets}' needs distill_dir (the distillation stage's folder)")
+        files["targets"] = Path(cfg.distill_dir) / f"{TARGET_FILES[cfg.targets]}.tok.npy"
+        if not files["targets"].exists():
+            raise SeqkdError(f"targets: {files['targets']} does not exist yet; create it with `make distill`"
+                             + (" (with nbest > 1 for Seq-Inter)" if cfg.targets == "seq-inter" else ""))
+    if cfg.kd_alpha > 0:
+        if not cfg.teacher:
+            raise SeqkdError("kd_alpha > 0 (Word-KD) needs a teacher checkpoint: set teacher")
+        files["teacher"] = Path(cfg.teacher)
+        if not files["teacher"].exists():
+            raise SeqkdError(f"teacher: {cfg.teacher} does not exist yet; train it with `make teacher`")
+    if cfg.init_from:
+        files["init_from"] = Path(cfg.init_from)
+        if not files["init_from"].exists():
+            raise SeqkdError(f"init_from: {cfg.init_from}: checkpoint not found (train that model first)")
+    return files
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: TrainConfig, key: dict | None = None):
+        self.cfg, self.key = cfg, key  # key: the stage key, kept in last.pt so that a resume checks its inputs
         self.device = resolve_device(cfg.device)
         self.ranks = Ranks(self.device)
         set_threads(cfg.threads)
@@ -99,16 +126,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- setup
     def target_prefix(self) -> Path | None:
-        cfg = self.cfg
-        if cfg.targets == "ref":
-            return None
-        if not cfg.distill_dir:
-            raise SeqkdError(f"targets: '{cfg.targets}' needs distill_dir (the distillation stage's folder)")
-        prefix = Path(cfg.distill_dir) / TARGET_FILES[cfg.targets]
-        if not Path(f"{prefix}.tok.npy").exists():
-            raise SeqkdError(f"targets: {prefix}.tok.npy does not exist yet; create it with `make distill`"
-                             + (" (with nbest > 1 for Seq-Inter)" if cfg.targets == "seq-inter" else ""))
-        return prefix
+        files = input_files(self.cfg)
+        return Path(str(files["targets"]).removesuffix(".tok.npy")) if "targets" in files else None
 
     def load_parent(self) -> dict:
         state = read_checkpoint(self.cfg.init_from)
@@ -125,10 +144,7 @@ class Trainer:
         return {"path": str(self.cfg.init_from), "lineage": state.get("lineage")}
 
     def load_teacher(self) -> Seq2Seq:
-        if not self.cfg.teacher:
-            raise SeqkdError("kd_alpha > 0 (Word-KD) needs a teacher checkpoint: set teacher")
-        if not Path(self.cfg.teacher).exists():
-            raise SeqkdError(f"teacher: {self.cfg.teacher} does not exist yet; train it with `make teacher`")
+        input_files(self.cfg)  # a missing teacher is an error naming `make teacher`
         teacher, src_vocab, tgt_vocab, _ = load_model(self.cfg.teacher, self.device)
         check_vocab(f"teacher {self.cfg.teacher}", src_vocab, self.src_vocab, "source")
         check_vocab(f"teacher {self.cfg.teacher}", tgt_vocab, self.tgt_vocab, "target")
@@ -147,6 +163,13 @@ class Trainer:
         if not path.exists():
             return
         ck = read_checkpoint(path)
+        if self.key is not None and ck.get("key") is not None and ck["key"] != self.key:
+            changed = io.changed_settings(ck["key"].get("settings", {}), self.key["settings"])
+            if changed:
+                raise SeqkdError(f"{path}: a partial run with other settings ({'; '.join(changed[:4])}); remove "
+                                 f"{self.out} to start again with the new settings, or choose another out_dir")
+            io.move_aside(self.out, "a partial run from other inputs")
+            return
         if ck["model_config"] != to_dict(self.cfg.model):
             changed = {k: (ck["model_config"].get(k), v) for k, v in to_dict(self.cfg.model).items()
                        if ck["model_config"].get(k) != v}
@@ -189,7 +212,8 @@ class Trainer:
         rngs = self.ranks.gather(rng) if full else [rng]
         if not self.ranks.main:
             return
-        extra = {"config": to_dict(self.cfg), "lineage": self.lineage(), "train_state": dataclasses.asdict(self.state)}
+        extra = {"config": to_dict(self.cfg), "lineage": self.lineage(), "train_state": dataclasses.asdict(self.state),
+                 "key": self.key}
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), rng=rngs)
         save_checkpoint(self.out / name, self.model, self.src_vocab, self.tgt_vocab, **extra)
@@ -307,7 +331,7 @@ class Trainer:
             if not st.done:
                 if st.last_valid_step != st.step:
                     self.after_validation(self.validate(), epoch_end=False)
-                st.done = True
+                st.done, st.stopped = True, "epochs"
                 self.save("last.pt", full=True)
         finally:
             for s, h in handlers.items():
@@ -346,9 +370,10 @@ class Trainer:
                     window_nll, window_tokens, window_start = 0.0, 0, time.time()
                 if cfg.valid_every and st.step % cfg.valid_every == 0 and st.batch_in_epoch < len(batches):
                     if self.after_validation(self.validate(), epoch_end=False):
-                        return self.finish(f"early stop: no better validation score in {cfg.patience} validations")
+                        return self.finish("patience", f"early stop: no better validation score in {cfg.patience} "
+                                                       "validations")
                 if cfg.max_steps and st.step >= cfg.max_steps:
-                    return self.finish(f"reached max_steps {cfg.max_steps}")
+                    return self.finish("max_steps", f"reached max_steps {cfg.max_steps}")
                 if self.stop_requested:
                     self.save("last.pt", full=True)
                     raise KeyboardInterrupt
@@ -359,15 +384,15 @@ class Trainer:
         stop = self.after_validation(self.validate(), epoch_end=True)
         st.epoch, st.batch_in_epoch = st.epoch + 1, 0
         if stop:
-            return self.finish(f"early stop: no better validation score in {cfg.patience} validations")
+            return self.finish("patience", f"early stop: no better validation score in {cfg.patience} validations")
         self.save("last.pt", full=True)
         return False
 
-    def finish(self, why: str) -> bool:
+    def finish(self, reason: str, why: str) -> bool:
         log.info("%s", why)
         if self.state.last_valid_step != self.state.step:
             self.after_validation(self.validate(), epoch_end=False)
-        self.state.done = True
+        self.state.done, self.state.stopped = True, reason
         self.save("last.pt", full=True)
         return True
 
@@ -380,11 +405,12 @@ def train(cfg: TrainConfig) -> dict:
     if data_manifest is None:
         raise SeqkdError(f"data_dir: {cfg.data_dir} holds no finished data stage; create it with `make data`")
     key = stage_key(cfg, data_manifest)
-    if io.stage_is_done(out, key):
+    upstream = [Path(cfg.data_dir) / io.MANIFEST] + [p.parent / io.MANIFEST for p in input_files(cfg).values()]
+    if io.stage_is_done(out, key, upstream):
         log.info("%s is finished; nothing to do", out)
         return io.read_manifest(out)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, key)
     if trainer.ranks.main:
         io.write_json(out / "config.json", to_dict(cfg))
     st = trainer.run()
@@ -393,6 +419,7 @@ def train(cfg: TrainConfig) -> dict:
     return io.write_manifest(
         out, stage="train", key=key, started=started, config=to_dict(cfg), lineage=trainer.lineage(),
         parameters=sum(p.numel() for p in trainer.model.parameters()), updates=st.step, epochs_done=st.epoch - 1,
+        stopped=st.stopped, final_lr=st.lr,
         best={"valid_bleu": st.best_bleu, "valid_ppl": st.best_ppl, "step": st.best_step},
         train_tok_per_s=round(st.tokens / st.train_s, 1) if st.train_s else None, train_s=round(st.train_s, 1),
         device=str(trainer.device), world_size=trainer.ranks.world, torch=torch.__version__)

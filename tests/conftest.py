@@ -51,6 +51,24 @@ def tiny_train_config(data_dir: Path, out_dir: Path, **kw) -> TrainConfig:
 TEACHER_MODEL = ModelConfig(layers=1, hidden=32, emb=32, dropout=0.0)
 
 
+def make(*args: str, timeout: int = 600):
+    """make in the repository, one thread per process (the tests' numerics), output captured."""
+    import subprocess
+
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """`make PRESET=tiny` once per test session (about a minute); tests that change it work on a copy
+    (`cp -a` keeps the times make compares)."""
+    run = tmp_path_factory.mktemp("tiny-run") / "tiny"
+    proc = make("PRESET=tiny", f"RUN={run}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run
+
+
 @pytest.fixture(scope="session")
 def tiny_teacher(tiny_data, tmp_path_factory) -> Path:
     """A teacher that has learned the toy task well enough to give real, non-empty translations (about 5 s):

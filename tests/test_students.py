@@ -140,3 +140,22 @@ def test_every_shipped_preset_builds_the_config_of_every_stage(name):
         for student in students.get("names", ["baseline"]):
             cfg = build(TrainConfig, presets.student_layers(preset, run, student, size))
             assert cfg.out_dir == str(presets.student_dir(run, student, size))
+
+
+def test_a_preset_with_two_seeds_trains_each_student_twice_with_same_seed_parents(tmp_path):
+    preset_path = tmp_path / "two-seeds.yaml"
+    preset_path.write_text((presets.PRESETS / "tiny.yaml").read_text().replace(
+        "students:\n", "students:\n  seeds: [7, 8]\n"))
+    preset = presets.load_preset(str(preset_path))
+    run = tmp_path / "run"
+    first = build(TrainConfig, presets.student_layers(preset, run, "seq-kd", "student"))
+    second = build(TrainConfig, presets.student_layers(preset, run, "seq-kd", "student", 8))
+    assert (first.seed, first.out_dir) == (7, str(run / "students/student/seq-kd"))
+    assert (second.seed, second.out_dir) == (8, str(run / "students/student/seq-kd.seed8"))
+    tuned = build(TrainConfig, presets.student_layers(preset, run, "seq-kd+seq-inter+word-kd", "student", 8))
+    assert tuned.init_from == str(run / "students/student/seq-kd.seed8/best.pt") and tuned.seed == 8
+    from pipeline.plan import rules
+
+    plan = rules(str(preset_path), run)
+    assert "--student seq-kd --size student --student_seed 8" in plan
+    assert f"{run}/students/student/seq-kd.seed8/manifest.json" in plan.split("STUDENT_TARGETS := ")[1].split("\n")[0]
