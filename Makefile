@@ -16,6 +16,8 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,plot
 NAME ?= baseline
 SIZE ?= student
+# CPU threads per stage (default: the cores the process may use). Two stages side by side: make -j2 THREADS=1
+THREADS_ARG := $(if $(THREADS),--threads $(THREADS))
 
 DATA_ARGS := $(if $(CORPUS),--corpus $(CORPUS)) $(if $(MIRROR),--mirror $(abspath $(MIRROR))) \
 	$(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT)) $(if $(TRAIN),--train $(abspath $(TRAIN))) \

@@ -54,9 +54,9 @@ def rules(preset_name: str, run: Path, extra_data_args: str = "") -> str:
            f"{data}: {' '.join(corpus_files + force(run / 'data', key_settings(data_cfg)))}".rstrip(),
            f"\t{call % 'data'} {extra_data_args}".rstrip(), "",
            f"{teacher}: {' '.join([data] + force(run / 'teacher', key_settings(teacher_cfg)))}",
-           f"\t{call % 'train'} --teacher_run", "",
+           f"\t{call % 'train'} --teacher_run $(THREADS_ARG)", "",
            f"{distill}: {' '.join([teacher] + force(run / 'distill', key_settings(distill_cfg)))}",
-           f"\t{call % 'distill'}", ""]
+           f"\t{call % 'distill'} $(THREADS_ARG)", ""]
     selected = []
     first = presets.seeds(preset)[0]
     for size in presets.SIZES:
@@ -82,11 +82,11 @@ def rules(preset_name: str, run: Path, extra_data_args: str = "") -> str:
                     selected.append(f"{folder}/manifest.json")
                 flag = f" --student_seed {seed}" if seed != first else ""
                 out += [f"{folder}/manifest.json: {' '.join(dict.fromkeys(needs))}",
-                        f"\t{call % 'train'} --student {name} --size {size}{flag}", ""]
+                        f"\t{call % 'train'} --student {name} --size {size}{flag} $(THREADS_ARG)", ""]
     report_json = io.read_json(run / "report.json") if (run / "report.json").exists() else None
     stale_report = report_json is not None and report_json.get("meta", {}).get("settings") != report_settings(preset)
     out += [f"{run}/report.md: {' '.join([teacher, *dict.fromkeys(selected)] + (['FORCE'] if stale_report else []))}",
-            f"\t{call % 'report'}", ""]
+            f"\t{call % 'report'} $(THREADS_ARG)", ""]
     out.insert(2, f"STUDENT_TARGETS := {' '.join(dict.fromkeys(selected))}\n")
     return "\n".join(out) + "\n"
 

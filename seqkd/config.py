@@ -193,7 +193,8 @@ def _convert(value: Any, tp, where: str, choices=None) -> Any:
             return value
     else:
         return value
-    raise SeqkdError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    hint = " (YAML reads off/on/no/yes unquoted as booleans: write 'off' in quotes)" if isinstance(value, bool) and tp is str else ""
+    raise SeqkdError(f"{where}: expected {_type_name(tp)}, got {value!r}{hint}")
 
 
 def _hints(cls) -> dict:
@@ -230,8 +231,23 @@ def to_dict(cfg) -> dict:
 
 
 def key_settings(cfg) -> dict:
-    """The settings of a stage config that change the stage's result: all fields but its class's NOT_IN_KEY."""
-    return {k: v for k, v in to_dict(cfg).items() if k not in type(cfg).NOT_IN_KEY}
+    """The settings of a stage config that change the stage's result: the fields, but those of its class's
+    NOT_IN_KEY and those at their default (nested ones too), so that an option added to seqkd later, at its
+    default, leaves finished stages valid."""
+    return {k: v for k, v in _non_default(cfg).items() if k not in type(cfg).NOT_IN_KEY}
+
+
+def _non_default(cfg) -> dict:
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            value = _non_default(value)
+            if value:
+                out[f.name] = value
+        elif value != (f.default if f.default is not dataclasses.MISSING else f.default_factory()):
+            out[f.name] = value
+    return out
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -266,8 +282,21 @@ def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> Non
                             if not choices else "{" + ",".join(choices) + "}", help=helptext)
 
 
+def _field_type(cls, dotted: str):
+    """The type of field `dotted` ('model.hidden') of dataclass `cls`, or None."""
+    tp = cls
+    for part in dotted.split("."):
+        hints = _hints(tp) if dataclasses.is_dataclass(tp) else {}
+        if part not in hints:
+            return None
+        tp = hints[part]
+    origin_args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return origin_args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
+
+
 def flags_to_dict(namespace: argparse.Namespace, cls) -> dict:
-    """The flags given on the command line as a nested dict (only those given)."""
+    """The flags given on the command line as a nested dict (only those given). Values parse as YAML scalars,
+    except for text fields, which keep the text as typed (`--bf16 off` is 'off', not False)."""
     out: dict = {}
     dotted = {f.name for f in dataclasses.fields(cls)}
     for key, raw in vars(namespace).items():
@@ -276,6 +305,8 @@ def flags_to_dict(namespace: argparse.Namespace, cls) -> dict:
         value = yaml.safe_load(raw) if isinstance(raw, str) else raw
         if isinstance(value, (dict, list)) or (value is not None and not isinstance(value, _YAML_SCALARS)):
             value = raw  # a string that YAML reads as something else stays a string
+        if _field_type(cls, key) is str and isinstance(raw, str):
+            value = raw
         node = out
         parts = key.split(".")
         for part in parts[:-1]:

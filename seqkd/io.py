@@ -107,7 +107,8 @@ def write_manifest(stage_dir: str | os.PathLike, *, stage: str, key: dict, start
 
 
 def changed_settings(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """The settings that differ, as 'dotted.key: old -> new' (nested mappings are followed).
+    """The settings that differ, as 'dotted.key: old -> new' (nested mappings are followed; a setting missing on
+    one side is at its default there, see seqkd.config.key_settings).
 
     >>> changed_settings({"lr": 1.0, "model": {"hidden": 32}}, {"lr": 1.0, "model": {"hidden": 64}})
     ['model.hidden: 32 -> 64']
@@ -115,7 +116,7 @@ def changed_settings(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for k in list(old) + [k for k in new if k not in old]:
-            out += changed_settings(old.get(k, "(unset)"), new.get(k, "(unset)"), f"{prefix}{k}.")
+            out += changed_settings(old.get(k, "(default)"), new.get(k, "(default)"), f"{prefix}{k}.")
         return out
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 

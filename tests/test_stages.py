@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_changed_settings_names_each_nested_setting_with_its_old_and_new_value():
     old = {"lr": 1.0, "model": {"hidden": 32, "layers": 1}, "epochs": 2}
     new = {"lr": 1.0, "model": {"hidden": 64, "layers": 1}, "epochs": 3, "min_len": 1}
-    assert changed_settings(old, new) == ["model.hidden: 32 -> 64", "epochs: 2 -> 3", "min_len: '(unset)' -> 1"]
+    assert changed_settings(old, new) == ["model.hidden: 32 -> 64", "epochs: 2 -> 3", "min_len: '(default)' -> 1"]
     assert changed_settings(old, old) == []
 
 
