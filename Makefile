@@ -26,7 +26,7 @@ PRESET_FILE := $(if $(filter %.yaml %.yml,$(PRESET)),$(PRESET),pipeline/presets/
 
 .DEFAULT_GOAL := all
 
-.PHONY: FORCE all setup test data teacher distill students student report translate evaluate bench-train \
+.PHONY: FORCE all setup test data teacher distill students student bad-student report translate evaluate bench-train \
 	bench-decode clean-run help lint
 .DELETE_ON_ERROR:
 
@@ -45,20 +45,29 @@ lint:
 	$(PY) -m pyflakes seqkd pipeline tests 2>/dev/null || $(PY) -m compileall -q seqkd pipeline tests
 
 # The plan: rules for every stage of this run, written from the preset and the variables (make -n shows what would
-# run). Recomputed on every call but written only when it changes, so make does not restart for nothing.
-$(RUN)/plan.mk: FORCE
-	@$(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" --out $@
+# run). Recomputed on every call but written only when it changes, so make does not restart for nothing and a no-op
+# make writes nothing. make -n keeps its plan outside the run folder, so that it creates nothing there.
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+PLAN := $(if $(DRY_RUN),$(or $(TMPDIR),/tmp)/seqkd-plan$(subst /,-,$(abspath $(RUN))).mk,$(RUN)/plan.mk)
 FORCE:
 
 ifeq ($(filter setup test help lint clean-run,$(MAKECMDGOALS)),)
-include $(RUN)/plan.mk
+PLAN_ERROR := $(shell $(PY) -m pipeline.plan --preset $(PRESET) --run_dir $(RUN) --data_args "$(DATA_ARGS)" \
+	--out $(PLAN) 2>&1 >/dev/null)
+ifneq ($(PLAN_ERROR),)
+$(error $(PLAN_ERROR))
+endif
+include $(PLAN)
 endif
 
 data: $(RUN)/data/manifest.json
 teacher: $(RUN)/teacher/manifest.json
 distill: $(RUN)/distill/manifest.json
 students: $(STUDENT_TARGETS)
-student: $(RUN)/$(if $(filter teacher+seq-inter,$(NAME)),teacher+seq-inter,students/$(SIZE)/$(NAME))/manifest.json
+STUDENT_DIR := $(if $(filter teacher+seq-inter,$(NAME)),teacher+seq-inter,students/$(SIZE)/$(NAME))
+student: $(if $(and $(filter $(NAME),$(STUDENT_NAMES)),$(filter $(SIZE),$(STUDENT_SIZES))),$(RUN)/$(STUDENT_DIR)/manifest.json,bad-student)
+bad-student:
+	@echo "make student: NAME=$(NAME) SIZE=$(SIZE) is not a student of this project; NAME is one of: $(STUDENT_NAMES); SIZE one of: $(STUDENT_SIZES)" >&2; exit 2
 
 report: $(RUN)/report.md
 
@@ -82,9 +91,21 @@ clean-run:
 
 help:
 	@sed -n '1,6p' Makefile
-	@echo "stage targets: data teacher distill students student report (PRESET=$(PRESET) RUN=$(RUN))"
-	@echo "  make student NAME=seq-kd SIZE=student-small   one configuration of pipeline/configs/students/"
-	@echo "  make data CORPUS=multi30k MIRROR=../shared/data/multi30k"
-	@echo "  make data CORPUS=text SRC=en TGT=de TRAIN=path/train VALID=path/valid TEST=path/test"
-	@echo "  make translate CKPT=... BEAM=5 < in > out;  make evaluate CKPT=...;  make clean-run"
-	@echo "  make bench-train / bench-decode (see README);  make setup TORCH='torch==X --index-url ...'"
+	@echo ""
+	@echo "stage targets (each runs what it needs first): data teacher distill students student report"
+	@echo "  make student NAME=seq-kd SIZE=student-small     one configuration of pipeline/configs/students/"
+	@echo "other targets: translate evaluate clean-run bench-train bench-decode setup test lint help"
+	@echo ""
+	@echo "variables (now):"
+	@echo "  PRESET=$(PRESET)   a name from pipeline/presets/ or a path to a .yaml file; presets:"
+	@echo "      $(notdir $(basename $(wildcard pipeline/presets/*.yaml)))"
+	@echo "  RUN=$(RUN)   the run folder (default runs/PRESET, runs/PRESET-CORPUS with CORPUS)"
+	@echo "  CORPUS=   default multi30k iwslt14 wmt14 text: the data stage's corpus instead of the preset's"
+	@echo "  MIRROR=   a directory or URL holding the corpus files (make data CORPUS=multi30k MIRROR=../shared/data/multi30k)"
+	@echo "  SRC= TGT= TRAIN= VALID= TEST=   with CORPUS=text: languages and file prefixes (TRAIN=path/train reads path/train.SRC)"
+	@echo "  NAME=$(NAME) SIZE=$(SIZE)   the student of make student / translate / evaluate"
+	@echo "  CKPT=$(CKPT)   the checkpoint of make translate / evaluate"
+	@echo "  BEAM=$(BEAM)   beam size of make translate (1 = greedy)"
+	@echo "  THREADS=   CPU threads per stage (default: the cores the process may use); make -j2 THREADS=1 runs two stages side by side"
+	@echo "  BENCH_ARGS=   flags for make bench-train / bench-decode (python -m pipeline.bench train --help)"
+	@echo "  TORCH=$(TORCH)   what make setup installs when no torch is importable"

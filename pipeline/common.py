@@ -44,15 +44,67 @@ def setup_logging(out_dir: str | Path | None = None, *, quiet: bool = False) -> 
         root.addHandler(file)
 
 
-def config_parser(prog: str, description: str, cls, *, preset: bool = True) -> argparse.ArgumentParser:
+def config_parser(prog: str, description: str, cls, *, preset: bool = True,
+                  defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The stage's flags, one per config field; `defaults` (a preset's merged layers) are shown in the help."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     if preset:
-        parser.add_argument("--preset", help="preset name (pipeline/presets/NAME.yaml) or path")
+        parser.add_argument("--preset", help="preset name (pipeline/presets/NAME.yaml) or path; with --help, the "
+                                             "help shows the preset's values")
         parser.add_argument("--run_dir", help="the preset's run folder (default: its run_dir, or runs/PRESET)")
-    parser.add_argument("--config", action="append", default=[], help="YAML file(s) of this stage's keys")
-    add_arguments(parser, cls)
+    parser.add_argument("--config", action="append", default=[], metavar="FILE",
+                        help="YAML file(s) of this stage's keys")
+    add_arguments(parser, cls, defaults=defaults)
     return parser
+
+
+def preset_defaults(argv: list[str], layers_of) -> dict:
+    """For --help with --preset: the preset's merged layers (`layers_of(args)` from the flags parsed so far), or {}
+    when there is no preset or it does not load."""
+    pre = argparse.ArgumentParser(add_help=False)
+    for flag in ("--preset", "--run_dir", "--student", "--size"):
+        pre.add_argument(flag)
+    pre.add_argument("--teacher_run", action="store_true")
+    pre.add_argument("--student_seed", type=int)
+    args, _ = pre.parse_known_args(argv)
+    if not args.preset or not any(a in ("-h", "--help") for a in argv):
+        return {}
+    try:
+        from pipeline.presets import merged
+
+        return merged(layers_of(args))
+    except SeqkdError:
+        return {}
+
+
+def stage_config(prog: str, doc: str, cls, argv: list[str], layers_of, flags=None):
+    """A stage's command line -> (its config, the parsed flags): defaults < the preset's layers (`layers_of(args)`)
+    < --config files < flags. `flags(parser)` adds the stage's own non-config flags."""
+    parser = config_parser(prog, doc, cls, defaults=preset_defaults(argv, layers_of))
+    if flags:
+        flags(parser)
+    args = parser.parse_args(argv)
+    return resolve(cls, args, layers_of(args)), args
+
+
+def preset_layers(section):
+    """layers_of for a stage whose preset layers are `section(preset, run_dir)` (presets.data_layers, ...)."""
+    def layers_of(args) -> list:
+        if not args.preset:
+            return []
+        from pipeline import presets
+
+        preset = presets.load_preset(args.preset)
+        return section(preset, presets.run_dir(preset, args.run_dir))
+    return layers_of
+
+
+def entry(prog: str, run: Callable[[list[str]], int]) -> Callable[[list[str] | None], int]:
+    """A stage's main(argv=None): run(argv) under main_guard, argv defaulting to sys.argv[1:]."""
+    def main(argv: list[str] | None = None) -> int:
+        return main_guard(prog, lambda: run(sys.argv[1:] if argv is None else argv))
+    return main
 
 
 def resolve(cls, args: argparse.Namespace, layers: list[tuple[dict, str]]):

@@ -4,19 +4,14 @@ from __future__ import annotations
 import sys
 
 from pipeline import presets
-from pipeline.common import config_parser, main_guard, resolve, setup_logging
+from pipeline.common import entry, preset_layers, setup_logging, stage_config
 from seqkd.config import DataConfig
 from seqkd.prepare import prepare_data
 
 
 def config(argv: list[str]) -> DataConfig:
     """The data stage's configuration from its command line (also how the make plan sees it)."""
-    args = config_parser("seqkd data", __doc__, DataConfig).parse_args(argv)
-    layers = []
-    if args.preset:
-        preset = presets.load_preset(args.preset)
-        layers = presets.data_layers(preset, presets.run_dir(preset, args.run_dir))
-    return resolve(DataConfig, args, layers)
+    return stage_config("seqkd data", __doc__, DataConfig, argv, preset_layers(presets.data_layers))[0]
 
 
 def run(argv: list[str]) -> int:
@@ -29,9 +24,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_guard("seqkd data", lambda: run(sys.argv[1:] if argv is None else argv))
-
+main = entry("seqkd data", run)
 
 if __name__ == "__main__":
     sys.exit(main())

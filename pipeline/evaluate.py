@@ -1,47 +1,57 @@
 """seqkd evaluate: BLEU (greedy and beam), perplexity, p(t=y), parameters, checkpoint size and decoding speed of
-one checkpoint on a split of a data stage (see seqkd.evaluate). Prints a summary and writes JSON with --out."""
+one checkpoint on a split of a data stage (see seqkd.evaluate). Prints a summary; --out writes everything as JSON."""
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
-from pipeline.common import main_guard, setup_logging
+from pipeline.common import config_parser, entry, resolve, setup_logging
 from seqkd import io
+from seqkd.config import EvaluateConfig, ReportConfig, build, to_dict
 from seqkd.device import set_threads
 from seqkd.evaluate import evaluate
+from seqkd.io import SeqkdError
+
+
+def summary(r: dict) -> str:
+    """A few lines a person reads, e.g.
+    runs/x/teacher/best.pt on runs/x/data (test, 1000 sentences), cpu, 2 threads, batch 64
+      17.2M parameters, 66.0 MB; perplexity 7.15; p(t=y) 2.5%
+      greedy:  BLEU 28.01 (tokenized 29.10), 182.3 sentences/s, length ratio 1.024
+      beam 5:  BLEU 30.59 (tokenized 31.70), 84.3 sentences/s, length ratio 0.953
+    """
+    lines = [f"{r['checkpoint']} on {r['data_dir']} ({r['split']}, {r['sentences']} sentences), {r['device']}, "
+             f"{r['threads']} threads, batch {r['batch_size']}",
+             f"  {r['parameters'] / 1e6:.1f}M parameters, {r['checkpoint_mb']} MB; perplexity {r['ppl']:.2f}; "
+             f"p(t=y) {100 * r['p_beam_output']:.1f}%"]
+    for name in ("greedy", "beam"):
+        s = r[name]
+        label = "greedy:" if name == "greedy" else f"beam {s['beam']}:"
+        lines.append(f"  {label:<8} BLEU {s['bleu']:.2f} (tokenized {s['tokenized_bleu']:.2f}), "
+                     f"{s['sent_per_s']:.1f} sentences/s (median of {len(s['passes_s'])}), length ratio "
+                     f"{s['length_ratio']:.3f}")
+    return "\n".join(lines)
 
 
 def run(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="seqkd evaluate", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data_dir", required=True, help="a finished data stage")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--alpha", type=float, default=0.0)
-    p.add_argument("--min_len", type=int, default=1)
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--max_sentences", type=int, default=0, help="only the first N sentences (0 = all)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the cores this process may use)")
-    p.add_argument("--out", help="write the full result (with hypotheses) as JSON here")
-    args = p.parse_args(argv)
+    args = config_parser("seqkd evaluate", __doc__, EvaluateConfig, preset=False).parse_args(argv)
+    cfg = resolve(EvaluateConfig, args, [])
+    for name in ("checkpoint", "data_dir"):
+        if not getattr(cfg, name):
+            raise SeqkdError(f"--{name} is required")
     setup_logging(quiet=True)
-    set_threads(args.threads)
-    r = evaluate(args.checkpoint, args.data_dir, split=args.split, beam=args.beam, batch_size=args.batch_size,
-                 device=args.device, alpha=args.alpha, min_len=args.min_len, max_sentences=args.max_sentences)
-    if args.out:
-        io.write_json(args.out, r)
-    brief = {k: v for k, v in r.items() if k not in ("greedy", "beam")}
-    for name in ("greedy", "beam"):
-        brief[name] = {k: v for k, v in r[name].items() if k != "hypotheses"}
-    print(json.dumps(brief, indent=1))
+    set_threads(cfg.threads)
+    settings = build(ReportConfig, [({k: v for k, v in to_dict(cfg).items() if k in ReportConfig.__dataclass_fields__},
+                                     "command line")])
+    r = evaluate(cfg.checkpoint, cfg.data_dir, settings=settings, split=cfg.split, device=cfg.device,
+                 max_sentences=cfg.max_sentences)
+    r["data_dir"] = cfg.data_dir
+    if cfg.out:
+        io.write_json(cfg.out, r)
+    print(summary(r))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_guard("seqkd evaluate", lambda: run(sys.argv[1:] if argv is None else argv))
+main = entry("seqkd evaluate", run)
 
 
 if __name__ == "__main__":

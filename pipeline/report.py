@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from pipeline import presets
-from pipeline.common import main_guard, setup_logging
-from pipeline.plan import report_settings
+from pipeline.common import entry, setup_logging
+from pipeline.plan import report_config
 from seqkd.config import TrainConfig, build
 from seqkd.device import set_threads
 from seqkd.io import SeqkdError
@@ -54,15 +54,13 @@ def run(argv: list[str]) -> int:
     run_dir = presets.run_dir(preset, args.run_dir)
     setup_logging(run_dir)
     set_threads(args.threads)
-    settings = report_settings(preset)
     report = write_report(entries(preset, run_dir), run_dir / "data", run_dir, preset=preset["_name"],
-                          device=args.device, paper=preset.get("paper"), settings=settings, **settings)
+                          settings=report_config(preset), device=args.device, paper=preset.get("paper"))
     print((run_dir / "report.md").read_text(encoding="utf-8"))
     return 0 if report else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_guard("seqkd report", lambda: run(sys.argv[1:] if argv is None else argv))
+main = entry("seqkd report", run)
 
 
 if __name__ == "__main__":

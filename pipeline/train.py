@@ -1,34 +1,40 @@
-"""seqkd train: train a teacher or a student (see seqkd.train). With a preset: --teacher, or --student NAME
-[--size student|student-small]; torchrun --nproc_per_node N runs it data-parallel."""
+"""seqkd train: train a teacher or a student (see seqkd.train). With a preset: --teacher_run, or --student NAME
+[--size student|student-small] [--student_seed N]; torchrun --nproc_per_node N runs it data-parallel.
+(--teacher is another thing: the Word-KD teacher checkpoint.)"""
 from __future__ import annotations
 
 import sys
 
 from pipeline import presets
-from pipeline.common import config_parser, main_guard, resolve, setup_logging
+from pipeline.common import entry, setup_logging, stage_config
 from seqkd.config import TrainConfig
+from seqkd.io import SeqkdError
 from seqkd.train import train
 
 
-def run(argv: list[str]) -> int:
-    parser = config_parser("seqkd train", __doc__, TrainConfig)
+def preset_layers(args) -> list:
+    """The preset's layers for what the flags ask to train ([] without --preset)."""
+    if not args.preset:
+        return []
+    preset = presets.load_preset(args.preset)
+    run_dir = presets.run_dir(preset, args.run_dir)
+    if args.student:
+        return presets.student_layers(preset, run_dir, args.student, args.size or "student", args.student_seed)
+    if args.teacher_run:
+        return presets.teacher_layers(preset, run_dir)
+    raise SeqkdError("with --preset, say what to train: --teacher_run or --student NAME")
+
+
+def flags(parser) -> None:
     parser.add_argument("--teacher_run", action="store_true", help="with --preset: train the preset's teacher")
     parser.add_argument("--student", metavar="NAME", help="with --preset: train this student configuration")
     parser.add_argument("--size", default="student", help="with --student: student or student-small")
-    parser.add_argument("--student_seed", type=int, help="with --student: which of the preset's students.seeds "
-                                                          "(default: the first)")
-    args = parser.parse_args(argv)
-    layers = []
-    if args.preset:
-        preset = presets.load_preset(args.preset)
-        run_dir = presets.run_dir(preset, args.run_dir)
-        if args.student:
-            layers = presets.student_layers(preset, run_dir, args.student, args.size, args.student_seed)
-        elif args.teacher_run:
-            layers = presets.teacher_layers(preset, run_dir)
-        else:
-            parser.error("with --preset, say what to train: --teacher_run or --student NAME")
-    cfg = resolve(TrainConfig, args, layers)
+    parser.add_argument("--student_seed", type=int, metavar="N", help="with --student: which of the preset's "
+                                                                      "students.seeds (default: the first)")
+
+
+def run(argv: list[str]) -> int:
+    cfg, _ = stage_config("seqkd train", __doc__, TrainConfig, argv, preset_layers, flags)
     setup_logging(cfg.out_dir)
     manifest = train(cfg)
     if manifest:
@@ -39,9 +45,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_guard("seqkd train", lambda: run(sys.argv[1:] if argv is None else argv))
-
+main = entry("seqkd train", run)
 
 if __name__ == "__main__":
     sys.exit(main())

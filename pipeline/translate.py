@@ -2,44 +2,40 @@
 The checkpoint alone holds the model and both vocabularies. --nbest K writes `id ||| hypothesis ||| score` lines."""
 from __future__ import annotations
 
-import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
-from pipeline.common import main_guard, setup_logging
+from pipeline.common import config_parser, entry, resolve, setup_logging
 from seqkd import io
+from seqkd.io import SeqkdError
 from seqkd.checkpoint import check_vocab, load_model
 from seqkd.device import resolve_device, set_threads
-from seqkd.translate import translate_lines
+from seqkd.config import TranslateConfig
+from seqkd.translate import check_search, translate_lines
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seqkd translate", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="a .pt file written by seqkd train")
-    p.add_argument("--input", default="-", help="text file to translate, - for stdin")
-    p.add_argument("--output", default="-", help="file for the translations, - for stdout (written atomically)")
-    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
-    p.add_argument("--nbest", type=int, default=1, help="hypotheses per sentence (n-best format when > 1)")
-    p.add_argument("--alpha", type=float, default=0.0, help="length normalization score / length**alpha")
-    p.add_argument("--max_len_a", type=float, default=1.5, help="output length limit a * source length + b")
-    p.add_argument("--max_len_b", type=int, default=10, help="output length limit a * source length + b")
-    p.add_argument("--min_len", type=int, default=1, help="no end-of-sentence before this many tokens")
-    p.add_argument("--batch_size", type=int, default=64, help="sentences per batch")
-    p.add_argument("--batch_tokens", type=int, default=0, help="source tokens per batch (0 = sentences only)")
-    p.add_argument("--max_input_tokens", type=int, default=250, help="longer inputs are truncated (or rejected)")
-    p.add_argument("--on_long", choices=("truncate", "error"), default="truncate", help="what to do with them")
-    p.add_argument("--data_dir", help="check that the checkpoint's vocabularies are this data stage's")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the cores this process may use)")
-    return p
+def input_lines(stream, name: str) -> Iterator[str]:
+    """Lines of a binary stream as text; a line that is not UTF-8 is an error naming it."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SeqkdError(f"{name}:{number}: invalid UTF-8 ({e.reason} at byte {e.start} of the line)") from None
 
 
 def run(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    args = resolve(TranslateConfig, config_parser("seqkd translate", __doc__, TranslateConfig, preset=False)
+                   .parse_args(argv), [])
+    if not args.checkpoint:
+        raise SeqkdError("--checkpoint is required")
+    check_search(args.beam, args.nbest, None)
     setup_logging(quiet=True)
     set_threads(args.threads)
+    if args.input != "-" and not Path(args.input).is_file():
+        raise SeqkdError(f"--input {args.input}: file not found")
     device = resolve_device(args.device)
     model, src_vocab, tgt_vocab, _ = load_model(args.checkpoint, device)
     if args.data_dir:
@@ -48,35 +44,52 @@ def run(argv: list[str]) -> int:
         data_src, data_tgt = load_vocabs(args.data_dir)
         check_vocab(args.checkpoint, src_vocab, data_src, "source")
         check_vocab(args.checkpoint, tgt_vocab, data_tgt, "target")
-    source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="\n")
-    results = translate_lines(model, src_vocab, tgt_vocab, source, beam=args.beam, nbest=args.nbest,
-                              max_input_tokens=args.max_input_tokens, on_long=args.on_long, alpha=args.alpha,
-                              max_len_a=args.max_len_a, max_len_b=args.max_len_b, min_len=args.min_len,
-                              batch_size=args.batch_size, batch_tokens=args.batch_tokens, device=device)
-
-    def write(out) -> int:
-        n = 0
-        for i, hyps in enumerate(results):
-            if args.nbest > 1:
-                out.writelines(f"{i} ||| {text} ||| {score:.4f}\n" for text, score in hyps)
-            else:
-                out.write(hyps[0][0] + "\n")
-            n += 1
-        return n
-
+    name = "stdin" if args.input == "-" else args.input
     started = time.time()
-    if args.output == "-":
-        n = write(sys.stdout)
-        sys.stdout.flush()
-    else:
-        with io.atomic_open(Path(args.output)) as out:
-            n = write(out)
+    try:
+        n = translate_to(args, model, src_vocab, tgt_vocab, name, device)
+    except OSError as e:  # what the disk says when the translations are flushed and renamed into place
+        if args.output == "-":
+            raise
+        raise SeqkdError(f"--output {args.output}: writing failed ({e.strerror}); nothing was written") from None
     print(f"seqkd translate: {n} lines in {time.time() - started:.1f} s", file=sys.stderr)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_guard("seqkd translate", lambda: run(sys.argv[1:] if argv is None else argv))
+def translate_to(args, model, src_vocab, tgt_vocab, name: str, device) -> int:
+    """Translate args.input to args.output (a file is written atomically); the number of lines."""
+    with contextlib.ExitStack() as stack:
+        source = sys.stdin.buffer if args.input == "-" else stack.enter_context(open(args.input, "rb"))
+        results = translate_lines(model, src_vocab, tgt_vocab, input_lines(source, name), nbest=args.nbest,
+                                  max_input_tokens=args.max_input_tokens, on_long=args.on_long, device=device,
+                                  **args.search())
+        if args.output == "-":
+            n = write(sys.stdout, results, args.nbest)
+            sys.stdout.flush()
+        elif Path(args.output).exists() and not Path(args.output).is_file():  # /dev/stdout, a pipe: write to it
+            out = stack.enter_context(open(args.output, "w", encoding="utf-8"))
+            n = write(out, results, args.nbest)
+        else:
+            try:  # the temporary file is made before translating: a folder we cannot write fails at once
+                out = stack.enter_context(io.atomic_open(Path(args.output)))
+            except OSError as e:
+                raise SeqkdError(f"--output {args.output}: cannot write there ({e.strerror})") from None
+            n = write(out, results, args.nbest)
+    return n
+
+
+def write(out, results, nbest: int) -> int:
+    n = 0
+    for i, hyps in enumerate(results):
+        if nbest > 1:
+            out.writelines(f"{i} ||| {text} ||| {score:.4f}\n" for text, score in hyps)
+        else:
+            out.write(hyps[0][0] + "\n")
+        n += 1
+    return n
+
+
+main = entry("seqkd translate", run)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,22 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise SeqkdError(f"{path}: checkpoint not found")
+    if path.is_dir():
+        raise SeqkdError(f"{path}: a folder, not a checkpoint (best.pt or last.pt inside it?)")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise SeqkdError(f"{path}: an empty file (0 bytes), not a checkpoint")
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        kind = "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "data of another kind"
+        raise SeqkdError(f"{path}: not a seqkd checkpoint (those are zip archives written by torch.save; this file "
+                         f"holds {kind}, starting {head!r})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise SeqkdError(f"{path}: not a readable checkpoint (truncated or corrupt?): {str(e).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError, KeyError,
+            IndexError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise SeqkdError(f"{path}: not a readable checkpoint (truncated or corrupt?): {first}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise SeqkdError(f"{path}: not a seqkd checkpoint (format {FORMAT})")
     return state

@@ -118,36 +118,31 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """The search settings, declared once: translate, evaluate, the report and distillation take them all."""
+
     beam: int = opt(5, "beam size (1 = greedy)")
-    nbest: int = opt(1, "hypotheses returned per sentence")
     alpha: float = opt(0.0, "length normalization: score / length**alpha (0 = none, as in the paper)")
     max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
     max_len_b: int = opt(10, "maximum output length = a * source length + b")
     min_len: int = opt(1, "no end-of-sentence before this many tokens (1 = never an empty output, as fairseq)")
     batch_size: int = opt(64, "sentences per batch")
     batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
-    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
-    dtype: str = opt("fp32", "fp32, bf16 or fp16 (bf16/fp16 on CUDA)", ("fp32", "bf16", "fp16"))
-    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
+
+    def search(self) -> dict:
+        """These settings as keyword arguments of seqkd.search.translate."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig)}
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(SearchConfig):
     # batch settings stay in the key: they change float rounding, and a restarted run must reproduce the shards of
     # the first one byte for byte
     NOT_IN_KEY: ClassVar[tuple] = ("teacher", "data_dir", "out_dir", "shard", "bleu_workers", "device", "threads")
     teacher: str = opt("runs/default/teacher/best.pt", "teacher checkpoint")
     data_dir: str = opt("runs/default/data", "prepared data whose training source is translated")
     out_dir: str = opt("runs/default/distill", "targets, shards and statistics go here")
-    beam: int = opt(5, "beam size of the Seq-KD search (the paper's 5)")
     nbest: int = opt(1, "n-best list size for Seq-Inter (the paper's 35); 1 = Seq-KD only. A list longer than "
                         "the beam comes from a second search with beam = nbest")
-    alpha: float = opt(0.0, "length normalization: score / length**alpha (0 = none, as in the paper)")
-    max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
-    max_len_b: int = opt(10, "maximum output length = a * source length + b")
-    min_len: int = opt(1, "no end-of-sentence before this many tokens (1 = never an empty output, as fairseq)")
-    batch_size: int = opt(64, "sentences per batch")
-    batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
     shard_size: int = opt(2000, "sentences per shard (each shard is written atomically)")
     shard: Optional[str] = opt(None, "only the shards i, i+n, i+2n, ... ('i/n', for independent processes); a last "
                                      "run without it joins them")
@@ -157,10 +152,48 @@ class DistillConfig:
     threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
 
 
+@dataclass(frozen=True)
+class ReportConfig(SearchConfig):
+    """The report's evaluation settings (a preset's `evaluate` section; seqkd evaluate takes them too)."""
+
+    passes: int = opt(3, "timed passes over the test set per search; the speed is the median")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(ReportConfig):
+    """seqkd evaluate: one checkpoint on a split of a data stage, with the report's settings."""
+
+    checkpoint: str = opt("", "a .pt file written by seqkd train")
+    data_dir: str = opt("", "a finished data stage (the checkpoint's vocabularies must be its own)")
+    split: str = opt("test", "which split to translate", ("train", "valid", "test"))
+    max_sentences: int = opt(0, "only the first N sentences (0 = all)")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
+    out: Optional[str] = opt(None, "also write the full result, hypotheses included, as JSON to this file")
+
+
+@dataclass(frozen=True)
+class TranslateConfig(SearchConfig):
+    """seqkd translate."""
+
+    checkpoint: str = opt("", "a .pt file written by seqkd train")
+    input: str = opt("-", "text file to translate, - for stdin")
+    output: str = opt("-", "file for the translations, - for stdout (a file is written atomically)")
+    nbest: int = opt(1, "hypotheses per sentence, written as 'id ||| hypothesis ||| score' lines when > 1")
+    max_input_tokens: int = opt(250, "longer inputs are truncated (or rejected, see on_long)")
+    on_long: str = opt("truncate", "what to do with inputs longer than max_input_tokens", ("truncate", "error"))
+    data_dir: Optional[str] = opt(None, "check that the checkpoint's vocabularies are this data stage's")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
+
+
 _YAML_SCALARS = (int, float, bool, str)
 
 
 def _type_name(tp) -> str:
+    """'int', 'str', ...; Optional[X] is X."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
     return getattr(tp, "__name__", str(tp))
 
 
@@ -267,17 +300,21 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """One flag per field (nested dataclasses as --outer.inner); values parse as YAML scalars."""
+def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults: dict | None = None) -> None:
+    """One flag per field (nested dataclasses as --outer.inner); values parse as YAML scalars. The help shows
+    each field's default, or its value in `defaults` (what a preset sets)."""
     hints = _hints(cls)
+    defaults = defaults or {}
     for f in dataclasses.fields(cls):
         name = prefix + f.name
         if dataclasses.is_dataclass(hints[f.name]):
-            add_arguments(parser, hints[f.name], prefix=name + ".")
+            add_arguments(parser, hints[f.name], prefix=name + ".", defaults=defaults.get(f.name))
             continue
         choices = f.metadata.get("choices")
         default = f.default if f.default is not dataclasses.MISSING else None
-        helptext = f.metadata.get("help", "") + (f" (default: {default})" if default is not None else "")
+        shown = f"(preset: {defaults[f.name]})" if f.name in defaults else (
+            f"(default: {default})" if default not in (None, "") else "")
+        helptext = (f.metadata.get("help", "") + " " + shown).strip()
         parser.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, metavar=_type_name(hints[f.name]).upper()
                             if not choices else "{" + ",".join(choices) + "}", help=helptext)
 

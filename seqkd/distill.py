@@ -34,6 +34,7 @@ from seqkd.device import rank_and_world, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.search import translate
+from seqkd.translate import check_search
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +104,12 @@ def distill_shard(model, sources: list[np.ndarray], refs: list[str], tgt_vocab, 
                   progress) -> dict:
     """Seq-KD targets (and Seq-Inter choices) for one shard."""
     started = time.time()
-    search = dict(alpha=cfg.alpha, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, min_len=cfg.min_len,
-                  batch_size=cfg.batch_size, batch_tokens=cfg.batch_tokens, device=device)
+    search = {**cfg.search(), "device": device}
     nbest_in_beam = 1 < cfg.nbest <= cfg.beam
-    hyps = translate(model, sources, beam=cfg.beam, nbest=cfg.nbest if nbest_in_beam else 1, progress=progress,
-                     **search)
+    hyps = translate(model, sources, nbest=cfg.nbest if nbest_in_beam else 1, progress=progress, **search)
     record = {"sentences": len(sources), "kd": [h[0].tokens for h in hyps], "kd_logp": [h[0].log_prob for h in hyps]}
     if cfg.nbest > 1:
-        lists = hyps if nbest_in_beam else translate(model, sources, beam=cfg.nbest, nbest=cfg.nbest, **search)
+        lists = hyps if nbest_in_beam else translate(model, sources, nbest=cfg.nbest, **{**search, "beam": cfg.nbest})
         texts = [[tgt_vocab.decode(h.tokens) for h in hs] for hs in lists]
         choices = seq_inter_choices(texts, refs, workers=cfg.bleu_workers)
         record["inter"] = [hs[i].tokens for hs, (i, _) in zip(lists, choices)]
@@ -161,8 +160,6 @@ def distill(cfg: DistillConfig) -> dict:
         raise SeqkdError(f"data_dir: {data_dir} holds no finished data stage; create it with `make data`")
     if not Path(cfg.teacher).exists():
         raise SeqkdError(f"teacher: {cfg.teacher} does not exist yet; train it with `make teacher`")
-    if cfg.nbest < 1 or cfg.beam < 1:
-        raise SeqkdError(f"beam and nbest must be at least 1, got beam {cfg.beam}, nbest {cfg.nbest}")
     split = load_split(data_dir, "train")
     n = len(split)
     key = stage_key(cfg, data_manifest, n)
@@ -170,6 +167,8 @@ def distill(cfg: DistillConfig) -> dict:
         log.info("%s is finished; nothing to do", out)
         return io.read_manifest(out)
     src_vocab, tgt_vocab = load_vocabs(data_dir)
+    check_search(cfg.beam, min(cfg.nbest, cfg.beam), tgt_vocab)
+    check_search(max(cfg.beam, cfg.nbest), cfg.nbest, tgt_vocab)  # a longer n-best list is a second, wider search
     device = resolve_device(cfg.device)
     set_threads(cfg.threads)
     model, t_src, t_tgt, _ = load_model(cfg.teacher, device)

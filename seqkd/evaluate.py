@@ -18,12 +18,14 @@ import torch
 
 from seqkd import io
 from seqkd.checkpoint import check_vocab, load_model
+from seqkd.config import ReportConfig, to_dict
 from seqkd.data import Side, Split, collate, load_split, make_batches
 from seqkd.device import resolve_device
 from seqkd.io import SeqkdError
 from seqkd.model import PAD, count_parameters
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.speed import time_decode
+from seqkd.translate import check_search
 
 _MOSES_LIKE = re.compile(r"(\w)-(?=\w)")
 
@@ -53,29 +55,30 @@ def perplexity(model, split, device, batch_size: int = 64) -> float:
     return math.exp(nll / max(tokens, 1))
 
 
-def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test", beam: int = 5,
-             batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
-             max_len_b: int = 10, min_len: int = 1, max_sentences: int = 0, passes: int = 3) -> dict:
-    """All Table-1 figures of one checkpoint on a split of a data stage; speeds are the median of `passes`."""
+def evaluate(checkpoint: str | Path, data_dir: str | Path, *, settings: ReportConfig = ReportConfig(),
+             split: str = "test", device: str = "auto", max_sentences: int = 0) -> dict:
+    """All Table-1 figures of one checkpoint on a split of a data stage: greedy and beam search with `settings`
+    (speeds are the median of settings.passes)."""
     dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, src_vocab, tgt_vocab, state = load_model(checkpoint, dev)
     data_src, data_tgt = load_vocabs(data_dir)
     check_vocab(str(checkpoint), src_vocab, data_src, "source")
     check_vocab(str(checkpoint), tgt_vocab, data_tgt, "target")
+    check_search(settings.beam, 1, tgt_vocab)
     manifest = io.read_manifest(data_dir)
     data = load_split(data_dir, split)
     refs = read_lines(data_dir / f"{split}.{manifest['tgt_lang']}")
     n = min(len(data), max_sentences) if max_sentences else len(data)
     sources, refs = [data.src[i] for i in range(n)], refs[:n]
-    search = dict(alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len)
 
     result = {"checkpoint": str(checkpoint), "split": split, "sentences": n, "device": str(dev),
-              "threads": torch.get_num_threads(), "batch_size": batch_size,
+              "threads": torch.get_num_threads(), "batch_size": settings.batch_size,
               "parameters": count_parameters(model), "checkpoint_mb": round(Path(checkpoint).stat().st_size / 2**20, 1),
-              "lineage": state.get("lineage"), "search": {"beam": beam, **search}}
-    for name, k in (("greedy", 1), ("beam", beam)):
-        speed, hyps = time_decode(model, sources, beam=k, batch_size=batch_size, device=dev, passes=passes, **search)
+              "lineage": state.get("lineage"), "search": settings.search()}
+    for name, k in (("greedy", 1), ("beam", settings.beam)):
+        speed, hyps = time_decode(model, sources, device=dev, passes=settings.passes,
+                                  **{**settings.search(), "beam": k})
         seconds = speed.seconds
         text = [tgt_vocab.decode(h[0].tokens) for h in hyps]
         bleu = sacrebleu.metrics.BLEU(force=True)
@@ -95,17 +98,19 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     return result
 
 
-def cached_evaluate(checkpoint: str | Path, data_dir: str | Path, out: str | Path, **kwargs) -> dict:
-    """evaluate(), stored in `out` (JSON) and reused while the checkpoint and settings are unchanged."""
+def cached_evaluate(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *, settings: ReportConfig,
+                    device: str = "auto") -> dict:
+    """evaluate(), stored in `out` (JSON) and reused while the checkpoint, the data and the settings are
+    unchanged."""
     out = Path(out)
     key = {"checkpoint_sha256": io.sha256_file(checkpoint), "data": (io.read_manifest(data_dir) or {}).get("key_hash"),
-           **{k: v for k, v in kwargs.items() if k != "device"}}
+           **to_dict(settings)}
     if out.exists():
         old = io.read_json(out)
         if old.get("key") == key:
             return old
     if not Path(checkpoint).exists():
         raise SeqkdError(f"{checkpoint}: checkpoint not found")
-    result = {"key": key, **evaluate(checkpoint, data_dir, **kwargs)}
+    result = {"key": key, **evaluate(checkpoint, data_dir, settings=settings, device=device)}
     io.write_json(out, result)
     return result

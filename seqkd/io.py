@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
+        # mkstemp makes the file 0600: give it the mode the file has, or a new file's mode under the umask
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         yield tmp
         with open(tmp, "rb+") as f:  # flush to disk before the rename makes it visible
             os.fsync(f.fileno())
@@ -42,6 +45,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -52,6 +61,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             kwargs.setdefault("encoding", "utf-8")
         with open(tmp, mode, **kwargs) as f:
             yield f
+
+
+def write_error(e: BaseException, path: str | os.PathLike) -> str:
+    """Why writing `path` failed, for a one-line message: the error's first line and the free space left there
+    (torch.save reports a full disk as a RuntimeError such as 'unexpected pos 64 vs 0')."""
+    first = (getattr(e, "strerror", None) or str(e) or type(e).__name__).splitlines()[0]
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        return first
+    return f"{first}; {free / 2**20:.1f} MiB free there"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -157,7 +177,6 @@ def stage_is_done(stage_dir: str | os.PathLike, key: dict, upstream: list = ()) 
 def move_aside(stage_dir: Path, why: str) -> Path:
     """Move a stage's files (all but its log, which stays open and keeps growing) to `<stage_dir>.stale/`."""
     import logging
-    import shutil
 
     stale = stage_dir.with_name(stage_dir.name + ".stale")
     shutil.rmtree(stale, ignore_errors=True)

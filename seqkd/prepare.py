@@ -140,7 +140,25 @@ def stage_key(cfg: DataConfig, files: dict[str, tuple[Path, Path]]) -> dict:
 
 
 def prepare_data(cfg: DataConfig) -> dict:
-    """Run the data stage (or return the manifest of a finished one with the same settings)."""
+    """Run the data stage (or return the manifest of a finished one with the same settings). Stopped by a full disk
+    or another write error, it removes the files it wrote: no stage folder is left half-written."""
+    out = Path(cfg.out_dir)
+    before = set(out.iterdir()) if out.exists() else None
+    try:
+        return _prepare_data(cfg)
+    except OSError as e:
+        if before is not None:
+            for path in set(out.iterdir()) - before:
+                path.unlink(missing_ok=True) if path.is_file() else None
+        elif out.exists():
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        why = e.strerror or f"{e}: is the disk full?"
+        raise SeqkdError(f"{out}: could not write the data stage ({why}); nothing of it was kept") from None
+
+
+def _prepare_data(cfg: DataConfig) -> dict:
     started = time.time()
     out = Path(cfg.out_dir)
     src_lang, tgt_lang, files = raw_corpus(cfg)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from seqkd import io
+from seqkd.config import ReportConfig, to_dict
 from seqkd.device import SPEED_FLAGS, cpu_flags
 from seqkd.evaluate import cached_evaluate
 from seqkd.prepare import read_lines
@@ -51,12 +52,14 @@ def fmt(x, nd=1) -> str:
     return "" if x is None else f"{x:,.{nd}f}"
 
 
-def evaluate_all(entries: list[Entry], data_dir: Path, eval_dir: Path, **settings) -> dict[Entry, dict]:
+def evaluate_all(entries: list[Entry], data_dir: Path, eval_dir: Path, *, settings: ReportConfig,
+                 device: str) -> dict[Entry, dict]:
     results = {}
     for e in entries:
         started = time.time()
         suffix = f".{e.seed}" if e.seed else ""
-        results[e] = cached_evaluate(e.checkpoint, data_dir, eval_dir / f"{e.group}.{e.name}{suffix}.json", **settings)
+        results[e] = cached_evaluate(e.checkpoint, data_dir, eval_dir / f"{e.group}.{e.name}{suffix}.json",
+                                     settings=settings, device=device)
         log.info("%s %s: BLEU %.2f greedy / %.2f beam (%.0f s)", e.group, e.label, results[e]["greedy"]["bleu"],
                  results[e]["beam"]["bleu"], time.time() - started)
     return results
@@ -292,24 +295,23 @@ def plot_curves(entries: list[Entry], path: Path) -> bool:
     return True
 
 
-def write_report(entries: list[Entry], data_dir: Path, run_dir: Path, *, preset: str, beam: int = 5,
-                 batch_size: int = 64, device: str = "auto", alpha: float = 0.0, max_len_a: float = 1.5,
-                 max_len_b: int = 10, min_len: int = 1, passes: int = 3, paper: dict | None = None,
-                 settings: dict | None = None) -> dict:
+def write_report(entries: list[Entry], data_dir: Path, run_dir: Path, *, preset: str,
+                 settings: ReportConfig = ReportConfig(), device: str = "auto", paper: dict | None = None) -> dict:
     """Evaluate every entry (cached per checkpoint) and write report.md, report.json, report.png and
     report_curves.png."""
     started = time.time()
     calibration = [calibrate()]
-    results = evaluate_all(entries, data_dir, run_dir / "eval", beam=beam, batch_size=batch_size, device=device,
-                           alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len, passes=passes)
+    results = evaluate_all(entries, data_dir, run_dir / "eval", settings=settings, device=device)
     calibration.append(calibrate())
     tgt_lang = io.read_manifest(data_dir)["tgt_lang"]
     refs = read_lines(data_dir / f"test.{tgt_lang}")[:results[entries[0]]["sentences"]]
     table = rows(entries, results, refs)
     first = results[entries[0]]
-    meta = {"preset": preset, "settings": settings, "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    beam = settings.beam
+    meta = {"preset": preset, "settings": to_dict(settings), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
             "test": f"{data_dir}/test", "sentences": first["sentences"], "device": first["device"],
-            "threads": first["threads"], "batch_size": batch_size, "beam": beam, "alpha": alpha, "passes": passes,
+            "threads": first["threads"], "batch_size": settings.batch_size, "beam": beam, "alpha": settings.alpha,
+            "passes": settings.passes,
             "signature": first["greedy"]["signature"], "matmul_gflops": calibration,
             "machine": f"{platform.machine()}, CPU flags: {' '.join(cpu_flags()) or 'none of ' + '/'.join(SPEED_FLAGS)}, "
                        f"torch {torch.__version__}"}

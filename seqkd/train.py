@@ -193,8 +193,12 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ records
     def metric(self, **fields) -> None:
         if self.ranks.main:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(fields) + "\n")
+            try:
+                with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(fields) + "\n")
+            except OSError as e:
+                raise SeqkdError(f"{self.out / 'metrics.jsonl'}: could not write ({e.strerror}); free space and run "
+                                 "again to resume from last.pt") from None
 
     def trim_metrics(self) -> None:
         """Drop metric lines written after the checkpoint we resume from (they will be written again)."""
@@ -216,7 +220,13 @@ class Trainer:
                  "key": self.key}
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), rng=rngs)
-        save_checkpoint(self.out / name, self.model, self.src_vocab, self.tgt_vocab, **extra)
+        try:
+            save_checkpoint(self.out / name, self.model, self.src_vocab, self.tgt_vocab, **extra)
+        except (OSError, RuntimeError) as e:  # torch.save's errors are all about writing the file
+            why = io.write_error(e, self.out / name)
+            kept = " the last good last.pt is kept;" if (self.out / "last.pt").exists() else ""
+            raise SeqkdError(f"{self.out / name}: could not save the checkpoint ({why});{kept} free space and run "
+                             "again to resume") from None
 
     # ------------------------------------------------------------------------------------------ steps
     def batches(self, epoch: int) -> list[np.ndarray]:

@@ -11,12 +11,12 @@ from seqkd.vocab import Vocab
 log = logging.getLogger(__name__)
 
 
-def check_search(beam: int, nbest: int, tgt_vocab: Vocab) -> None:
+def check_search(beam: int, nbest: int, tgt_vocab: Vocab | None) -> None:
     """Beam and n-best sizes that make sense for this vocabulary (the symbols a search can emit: all but
-    <pad> and <s>)."""
-    emittable = len(tgt_vocab) - 2
+    <pad> and <s>); without a vocabulary, only what needs none."""
     if beam < 1 or nbest < 1:
         raise SeqkdError(f"--beam and --nbest must be at least 1, got beam {beam}, nbest {nbest}")
+    emittable = len(tgt_vocab) - 2 if tgt_vocab is not None else beam
     if beam > emittable:
         raise SeqkdError(f"--beam {beam} is larger than the target vocabulary ({emittable} symbols)")
     if nbest > beam:

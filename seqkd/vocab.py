@@ -7,6 +7,7 @@ fairseq build their dictionaries from the data), so the output layer only covers
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from pathlib import Path
@@ -95,21 +96,21 @@ class Vocab:
 
 def train_spm(sentences: Iterable[str], model_path: Path, *, vocab_size: int, model_type: str,
               character_coverage: float, threads: int) -> bytes:
-    """Train a SentencePiece model on `sentences`; write it atomically to `model_path`; return its bytes."""
+    """Train a SentencePiece model on `sentences`; write it atomically to `model_path`; return its bytes.
+
+    The model is written from memory (model_writer), not through a model_prefix: a prefix would be recorded in the
+    model, so two runs in different folders would give different bytes for the same model."""
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=buffer, vocab_size=vocab_size, model_type=model_type,
+        character_coverage=character_coverage, num_threads=max(1, threads),
+        hard_vocab_limit=False,  # a small corpus may not support the requested size: take what it has
+        pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1, minloglevel=2, input_sentence_size=0,
+        train_extremely_large_corpus=False)
+    proto = buffer.getvalue()
     with atomic_path(model_path) as tmp:
-        prefix = str(tmp) + ".spm"
-        try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=vocab_size,
-                model_type=model_type, character_coverage=character_coverage, num_threads=max(1, threads),
-                hard_vocab_limit=False,  # a small corpus may not support the requested size: take what it has
-                pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1, minloglevel=2, input_sentence_size=0,
-                train_extremely_large_corpus=False)
-            os.replace(prefix + ".model", tmp)
-        finally:
-            for suffix in (".model", ".vocab"):
-                Path(prefix + suffix).unlink(missing_ok=True)
-    return model_path.read_bytes()
+        tmp.write_bytes(proto)
+    return proto
 
 
 def pieces_in_use(spm_proto: bytes, encoded: Iterable[np.ndarray]) -> list[str]:

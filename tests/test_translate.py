@@ -79,4 +79,4 @@ def test_a_missing_or_broken_checkpoint_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     proc = cli("--checkpoint", str(bad), stdin="a\n")
-    assert proc.returncode == 2 and "not a readable checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "bad.pt: not a seqkd checkpoint" in proc.stderr
