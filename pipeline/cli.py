@@ -10,6 +10,7 @@ COMMANDS = {
     "distill": ("pipeline.distill", "Seq-KD and Seq-Inter targets from the teacher's beam search"),
     "translate": ("pipeline.translate", "translate text with a checkpoint"),
     "evaluate": ("pipeline.evaluate", "BLEU, perplexity, p(t=y), size and speed of a checkpoint"),
+    "quantize": ("pipeline.quantize", "an int8 copy of a trained model, for translating on a CPU"),
     "report": ("pipeline.report", "the Table-1 report of a preset's run"),
 }
 

@@ -65,7 +65,7 @@ def preset_defaults(argv: list[str], layers_of) -> dict:
     pre = argparse.ArgumentParser(add_help=False)
     for flag in ("--preset", "--run_dir", "--student", "--size"):
         pre.add_argument(flag)
-    pre.add_argument("--teacher_run", action="store_true")
+    pre.add_argument("--teacher", action="store_true")
     pre.add_argument("--student_seed", type=int)
     args, _ = pre.parse_known_args(argv)
     if not args.preset or not any(a in ("-h", "--help") for a in argv):

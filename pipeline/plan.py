@@ -66,7 +66,7 @@ def rules(preset_name: str, run: Path, extra_data_args: str = "") -> str:
            f"{data}: {' '.join(corpus_files + force(run / 'data', key_settings(data_cfg)))}".rstrip(),
            f"\t{call % 'data'} {extra_data_args}".rstrip(), "",
            f"{teacher}: {' '.join([data] + force(run / 'teacher', key_settings(teacher_cfg)))}",
-           f"\t{call % 'train'} --teacher_run $(THREADS_ARG)", "",
+           f"\t{call % 'train'} --teacher $(THREADS_ARG)", "",
            f"{distill}: {' '.join([teacher] + force(run / 'distill', key_settings(distill_cfg)))}",
            f"\t{call % 'distill'} $(THREADS_ARG)", ""]
     selected = []

@@ -110,7 +110,7 @@ def student_layers(preset: dict, run: Path, name: str, size: str, seed: int | No
         layers = [base_config(size), (students.get("train", {}), preset["_path"] + ": students.train"),
                   (students.get("size_overrides", {}).get(size, {}), preset["_path"] + f": students.size_overrides.{size}")]
     paths = {"data_dir": str(run / "data"), "out_dir": str(student_dir(run, name, size, seed, first)),
-             "distill_dir": str(run / "distill"), "teacher": str(run / "teacher" / "best.pt")}
+             "distill_dir": str(run / "distill"), "kd_teacher": str(run / "teacher" / "best.pt")}
     layers.append((paths, "preset"))
     if parent:
         parent_dir = run / "teacher" if parent == "teacher" else student_dir(run, parent, size, seed, first)

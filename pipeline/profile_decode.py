@@ -14,7 +14,7 @@ from pipeline.common import main_guard
 from seqkd.checkpoint import load_model
 from seqkd.data import load_split
 from seqkd.speed import time_decode
-from seqkd.search import translate
+from seqkd.search import translate_ids
 
 
 def profile(args: argparse.Namespace) -> None:
@@ -29,7 +29,7 @@ def profile(args: argparse.Namespace) -> None:
         print(f"beam {beam}: {len(sources) / seconds:.1f} sentences/s at batch {args.batch_size}, "
               f"{args.threads} threads")
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            translate(model, sources[:5 * args.batch_size], beam=beam, batch_size=args.batch_size)
+            translate_ids(model, sources[:5 * args.batch_size], beam=beam, batch_size=args.batch_size)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
 
 

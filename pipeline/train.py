@@ -1,6 +1,6 @@
-"""seqkd train: train a teacher or a student (see seqkd.train). With a preset: --teacher_run, or --student NAME
+"""seqkd train: train a teacher or a student (see seqkd.train). With a preset: --teacher, or --student NAME
 [--size student|student-small] [--student_seed N]; torchrun --nproc_per_node N runs it data-parallel.
-(--teacher is another thing: the Word-KD teacher checkpoint.)"""
+(Word-KD's teacher checkpoint is --kd_teacher.)"""
 from __future__ import annotations
 
 import sys
@@ -20,13 +20,13 @@ def preset_layers(args) -> list:
     run_dir = presets.run_dir(preset, args.run_dir)
     if args.student:
         return presets.student_layers(preset, run_dir, args.student, args.size or "student", args.student_seed)
-    if args.teacher_run:
+    if args.teacher:
         return presets.teacher_layers(preset, run_dir)
-    raise SeqkdError("with --preset, say what to train: --teacher_run or --student NAME")
+    raise SeqkdError("with --preset, say what to train: --teacher or --student NAME")
 
 
 def flags(parser) -> None:
-    parser.add_argument("--teacher_run", action="store_true", help="with --preset: train the preset's teacher")
+    parser.add_argument("--teacher", action="store_true", help="with --preset: train the preset's teacher")
     parser.add_argument("--student", metavar="NAME", help="with --preset: train this student configuration")
     parser.add_argument("--size", default="student", help="with --student: student or student-small")
     parser.add_argument("--student_seed", type=int, metavar="N", help="with --student: which of the preset's "

@@ -14,7 +14,7 @@ from seqkd.io import SeqkdError
 from seqkd.checkpoint import check_vocab, load_model
 from seqkd.device import resolve_device, set_threads
 from seqkd.config import TranslateConfig
-from seqkd.translate import check_search, translate_lines
+from seqkd.translate_text import check_search, translate_lines
 
 
 def input_lines(stream, name: str) -> Iterator[str]:
@@ -37,7 +37,7 @@ def run(argv: list[str]) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         raise SeqkdError(f"--input {args.input}: file not found")
     device = resolve_device(args.device)
-    model, src_vocab, tgt_vocab, _ = load_model(args.checkpoint, device)
+    model, src_vocab, tgt_vocab, _ = load_model(args.checkpoint, device, int8=args.int8)
     if args.data_dir:
         from seqkd.prepare import load_vocabs
 

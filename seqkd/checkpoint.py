@@ -12,6 +12,7 @@ import torch
 from seqkd import io
 from seqkd.config import ModelConfig, from_dict, to_dict
 from seqkd.io import SeqkdError
+from seqkd.inference import INT8_FORMAT, InferenceModel, from_int8_state, quantize
 from seqkd.model import Seq2Seq
 from seqkd.vocab import Vocab
 
@@ -46,9 +47,16 @@ def read_checkpoint(path: str | Path) -> dict:
             IndexError) as e:
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise SeqkdError(f"{path}: not a readable checkpoint (truncated or corrupt?): {first}") from None
+    if isinstance(state, dict) and state.get("format") == INT8_FORMAT:
+        return state
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise SeqkdError(f"{path}: not a seqkd checkpoint (format {FORMAT})")
     return state
+
+
+def is_int8(state: dict) -> bool:
+    """An int8 model written by `seqkd quantize` (search only: no training, no teacher forcing)."""
+    return state.get("format") == INT8_FORMAT
 
 
 def model_from_state(state: dict, where: str = "checkpoint") -> tuple[Seq2Seq, Vocab, Vocab]:
@@ -59,11 +67,24 @@ def model_from_state(state: dict, where: str = "checkpoint") -> tuple[Seq2Seq, V
     return model, src_vocab, tgt_vocab
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Vocab, Vocab, dict]:
-    """(model in eval mode on `device`, source vocab, target vocab, the whole checkpoint dict)."""
+def load_model(path: str | Path, device: str | torch.device = "cpu", *,
+               int8: bool = False) -> tuple[Seq2Seq | InferenceModel, Vocab, Vocab, dict]:
+    """(model in eval mode on `device`, source vocab, target vocab, the whole checkpoint dict).
+
+    An int8 file (seqkd quantize) gives its InferenceModel; `int8` quantizes a trained model's weights on loading
+    (both run on the CPU only)."""
     state = read_checkpoint(path)
+    src_vocab, tgt_vocab = Vocab.from_state(state["vocab"]["src"]), Vocab.from_state(state["vocab"]["tgt"])
+    if is_int8(state) or int8:
+        if torch.device(device).type != "cpu":
+            raise SeqkdError(f"{path}: int8 models run on the CPU only (--device cpu)")
+        if is_int8(state):
+            return from_int8_state(state, str(path)), src_vocab, tgt_vocab, state
     model, src_vocab, tgt_vocab = model_from_state(state, str(path))
-    return model.to(device).eval(), src_vocab, tgt_vocab, state
+    model = model.to(device).eval()
+    if int8:
+        return quantize(model), src_vocab, tgt_vocab, state
+    return model, src_vocab, tgt_vocab, state
 
 
 def check_vocab(where: str, vocab: Vocab, expected: Vocab, side: str) -> None:

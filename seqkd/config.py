@@ -72,7 +72,7 @@ class DataConfig:
 class TrainConfig:
     # where inputs are is not part of the key: their content is, as the stage's inputs (seqkd.train.stage_key)
     NOT_IN_KEY: ClassVar[tuple] = ("out_dir", "device", "threads", "log_every", "save_every", "data_dir",
-                                   "distill_dir", "init_from", "teacher")
+                                   "distill_dir", "init_from", "kd_teacher")
     data_dir: str = opt("runs/default/data", "prepared data (the data stage's out_dir)")
     out_dir: str = opt("runs/default/teacher", "checkpoints, logs and metrics go here")
     model: ModelConfig = opt(ModelConfig(), "model sizes")
@@ -80,7 +80,7 @@ class TrainConfig:
                        ("ref", "seq-kd", "seq-inter"))
     distill_dir: Optional[str] = opt(None, "distillation stage folder (for targets seq-kd / seq-inter)")
     init_from: Optional[str] = opt(None, "start from this checkpoint's weights (fine-tuning)")
-    teacher: Optional[str] = opt(None, "teacher checkpoint for Word-KD")
+    kd_teacher: Optional[str] = opt(None, "the teacher checkpoint Word-KD learns from (kd_alpha > 0)")
     kd_alpha: float = opt(0.0, "Word-KD weight: loss = (1 - a) NLL + a CE(teacher, student); 0 = plain NLL")
     kd_temperature: float = opt(1.0, "Word-KD temperature T applied to both distributions")
     kd_topk: int = opt(0, "Word-KD: use only the teacher's top-k probabilities, renormalized (0 = all)")
@@ -129,7 +129,7 @@ class SearchConfig:
     batch_tokens: int = opt(0, "source tokens per batch (0 = sentences only)")
 
     def search(self) -> dict:
-        """These settings as keyword arguments of seqkd.search.translate."""
+        """These settings as keyword arguments of seqkd.search.translate_ids."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig)}
 
 
@@ -157,6 +157,7 @@ class ReportConfig(SearchConfig):
     """The report's evaluation settings (a preset's `evaluate` section; seqkd evaluate takes them too)."""
 
     passes: int = opt(3, "timed passes over the test set per search; the speed is the median")
+    int8: bool = opt(False, "int8 weights and dynamically quantized activations (CPU; seqkd.inference)")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class TranslateConfig(SearchConfig):
     max_input_tokens: int = opt(250, "longer inputs are truncated (or rejected, see on_long)")
     on_long: str = opt("truncate", "what to do with inputs longer than max_input_tokens", ("truncate", "error"))
     data_dir: Optional[str] = opt(None, "check that the checkpoint's vocabularies are this data stage's")
+    int8: bool = opt(False, "int8 weights and dynamically quantized activations (CPU; seqkd.inference); a "
+                            "checkpoint written by seqkd quantize is int8 already")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
 

@@ -33,8 +33,8 @@ from seqkd.data import load_split
 from seqkd.device import rank_and_world, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.prepare import load_vocabs, read_lines
-from seqkd.search import translate
-from seqkd.translate import check_search
+from seqkd.search import translate_ids
+from seqkd.translate_text import check_search
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def distill_shard(model, sources: list[np.ndarray], refs: list[str], tgt_vocab, 
     started = time.time()
     search = {**cfg.search(), "device": device}
     nbest_in_beam = 1 < cfg.nbest <= cfg.beam
-    hyps = translate(model, sources, nbest=cfg.nbest if nbest_in_beam else 1, progress=progress, **search)
+    hyps = translate_ids(model, sources, nbest=cfg.nbest if nbest_in_beam else 1, progress=progress, **search)
     record = {"sentences": len(sources), "kd": [h[0].tokens for h in hyps], "kd_logp": [h[0].log_prob for h in hyps]}
     if cfg.nbest > 1:
-        lists = hyps if nbest_in_beam else translate(model, sources, nbest=cfg.nbest, **{**search, "beam": cfg.nbest})
+        lists = hyps if nbest_in_beam else translate_ids(model, sources, nbest=cfg.nbest, **{**search, "beam": cfg.nbest})
         texts = [[tgt_vocab.decode(h.tokens) for h in hs] for hs in lists]
         choices = seq_inter_choices(texts, refs, workers=cfg.bleu_workers)
         record["inter"] = [hs[i].tokens for hs, (i, _) in zip(lists, choices)]

@@ -22,10 +22,10 @@ from seqkd.config import ReportConfig, to_dict
 from seqkd.data import Side, Split, collate, load_split, make_batches
 from seqkd.device import resolve_device
 from seqkd.io import SeqkdError
-from seqkd.model import PAD, count_parameters
+from seqkd.model import PAD, Seq2Seq, count_parameters
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.speed import time_decode
-from seqkd.translate import check_search
+from seqkd.translate_text import check_search
 
 _MOSES_LIKE = re.compile(r"(\w)-(?=\w)")
 
@@ -43,16 +43,30 @@ def tokenized_bleu(hyps: list[str], refs: list[str]) -> float:
 
 
 def perplexity(model, split, device, batch_size: int = 64) -> float:
-    """exp(mean NLL per target token, EOS included) of the split's references."""
+    """exp(mean NLL per target token, EOS included) of the split's references. A Seq2Seq scores all positions in
+    one teacher-forced pass; a search-only model (int8) one step at a time."""
     nll, tokens = 0.0, 0
     with torch.inference_mode():
         for index in make_batches(split.src.lens, split.tgt.lens, batch_size=batch_size):
             batch = collate(split, index).to(device)
             mask = batch.tgt_out != PAD
-            logits = model(batch.src, batch.src_lens, batch.tgt_in, mask)
-            nll += float(torch.nn.functional.cross_entropy(logits.float(), batch.tgt_out[mask], reduction="sum"))
+            if isinstance(model, Seq2Seq):
+                log_probs = torch.log_softmax(model(batch.src, batch.src_lens, batch.tgt_in, mask).float(), -1)
+            else:
+                log_probs = stepwise_log_probs(model, batch)[mask]
+            nll -= float(log_probs.gather(1, batch.tgt_out[mask].unsqueeze(1)).sum())
             tokens += batch.n_tokens
     return math.exp(nll / max(tokens, 1))
+
+
+def stepwise_log_probs(model, batch) -> torch.Tensor:
+    """Teacher-forced log-probabilities (B, T, V) through a model's encode and step."""
+    memory, state = model.encode(batch.src, batch.src_lens)
+    out = []
+    for t in range(batch.tgt_in.size(1)):
+        log_probs, state = model.step(batch.tgt_in[:, t], state, memory)
+        out.append(log_probs.float())
+    return torch.stack(out, 1)
 
 
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, settings: ReportConfig = ReportConfig(),
@@ -61,7 +75,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, settings: ReportCo
     (speeds are the median of settings.passes)."""
     dev = resolve_device(device)
     data_dir = Path(data_dir)
-    model, src_vocab, tgt_vocab, state = load_model(checkpoint, dev)
+    model, src_vocab, tgt_vocab, state = load_model(checkpoint, dev, int8=settings.int8)
     data_src, data_tgt = load_vocabs(data_dir)
     check_vocab(str(checkpoint), src_vocab, data_src, "source")
     check_vocab(str(checkpoint), tgt_vocab, data_tgt, "target")
@@ -74,7 +88,8 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, settings: ReportCo
 
     result = {"checkpoint": str(checkpoint), "split": split, "sentences": n, "device": str(dev),
               "threads": torch.get_num_threads(), "batch_size": settings.batch_size,
-              "parameters": count_parameters(model), "checkpoint_mb": round(Path(checkpoint).stat().st_size / 2**20, 1),
+              "parameters": count_parameters(model) if isinstance(model, Seq2Seq) else model.parameters, "int8": settings.int8,
+              "checkpoint_mb": round(Path(checkpoint).stat().st_size / 2**20, 1),
               "lineage": state.get("lineage"), "search": settings.search()}
     for name, k in (("greedy", 1), ("beam", settings.beam)):
         speed, hyps = time_decode(model, sources, device=dev, passes=settings.passes,

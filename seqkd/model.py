@@ -4,10 +4,12 @@ Kim & Rush (2016) follow Luong et al. (2015): the decoder's top hidden state h_t
 h_s with score(h_t, h_s) = h_t^T W_a h_s, the attentional state is h~_t = tanh(W_c [c_t; h_t]) and h~_t is fed to
 the first decoder layer at the next step ("input feeding") and to the output layer.
 
-The model is reached through two calls, so that training, search and distillation share one definition:
+The model is reached through two calls:
   memory = model.encode(src, src_lens)                       once per batch (keys W_a h_s projected once)
   log_probs, state = model.step(prev_tokens, state, memory)   once per target position
-Teacher-forced `forward` computes the same thing over a whole target sequence and agrees with a loop of `step`.
+Teacher-forced `forward` (training) computes the same thing over a whole target sequence and agrees with a loop of
+`step`. Search runs the same two calls on `seqkd.inference.InferenceModel`, built from this model's weights and
+laid out for speed (fp32 or int8); the training-speed device for the recurrent matrices is `seqkd.recurrent`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqkd.config import ModelConfig
+from seqkd.recurrent import RecurrentLinear
 from seqkd.vocab import BOS, EOS, PAD, UNK  # noqa: F401  (re-exported for callers)
 
 NEG_INF = float("-inf")
@@ -44,60 +47,6 @@ class State(NamedTuple):
 
     def select(self, rows: torch.Tensor) -> "State":
         return State(self.h.index_select(1, rows), self.c.index_select(1, rows), self.feed.index_select(0, rows))
-
-
-class _WeightTap(torch.autograd.Function):
-    """Identity on a weight matrix used at every time step; its backward computes the weight's gradient in one
-    matrix product over all steps from what `_StepLinear` collected, instead of one small product (and one
-    accumulation of a full-size gradient) per step. This is what cuDNN does for its own recurrences."""
-
-    @staticmethod
-    def forward(ctx, weight, bucket):
-        ctx.bucket = bucket
-        ctx.set_materialize_grads(False)
-        return weight.view_as(weight)
-
-    @staticmethod
-    def backward(ctx, _unused):
-        grads, inputs = zip(*ctx.bucket)  # runs after every step's backward has filled the bucket
-        ctx.bucket.clear()
-        return torch.cat(grads).t() @ torch.cat(inputs), None  # (out, N) @ (N, in); autograd casts to the weight's dtype
-
-
-class _StepLinear(torch.autograd.Function):
-    """addend + x @ weight^T for one time step; the weight's gradient is left to `_WeightTap`. Under autocast the
-    product runs in the autocast dtype, and so do the backward products."""
-
-    @staticmethod
-    def forward(ctx, addend, x, weight, bucket):
-        out = torch.addmm(addend, x, weight.t())
-        ctx.save_for_backward(x, weight)
-        ctx.bucket, ctx.dtype = bucket, out.dtype
-        ctx.addend_is_bias = addend.dim() == 1
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad = grad.to(ctx.dtype)
-        ctx.bucket.append((grad, x.to(ctx.dtype)))
-        grad_addend = grad.sum(0) if ctx.addend_is_bias else grad
-        return grad_addend, grad @ weight.to(ctx.dtype), None, None
-
-
-class RecurrentLinear:
-    """A weight used once per time step: `tapped = RecurrentLinear(weight)` before the loop, `tapped(addend, x)`
-    inside it. Under no_grad it is a plain addmm."""
-
-    def __init__(self, weight: torch.Tensor):
-        self.track = torch.is_grad_enabled() and weight.requires_grad
-        self.bucket: list = []
-        self.weight = _WeightTap.apply(weight, self.bucket) if self.track else weight
-
-    def __call__(self, addend: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.track:
-            return _StepLinear.apply(addend, x, self.weight, self.bucket)
-        return torch.addmm(addend, x, self.weight.t())
 
 
 class Dropout(nn.Module):
@@ -228,7 +177,6 @@ class Seq2Seq(nn.Module):
                 raise ValueError(f"model.tie_embeddings needs model.emb == model.hidden, got {cfg.emb} and {cfg.hidden}")
             self.out.weight = self.decoder.emb.weight
         self.reset_parameters()
-        self._emb_gates = None  # (V, 4H) cache for search, see step()
 
     def reset_parameters(self) -> None:
         """Every parameter uniform in [-init_range, init_range], as in the paper."""
@@ -250,18 +198,10 @@ class Seq2Seq(nn.Module):
         feats = self.decoder(tgt_in, state, memory)  # (B, T, H)
         return self.out(feats if tgt_mask is None else feats[tgt_mask])
 
-    def emb_gates(self) -> torch.Tensor:
-        """(V, 4H) table of W_emb e_w + b for every target word: in search, a lookup replaces a matrix product."""
-        emb, w, b = self.decoder.emb.weight, self.decoder.w_emb, self.decoder.bias[0]
-        key = (emb.device, emb.dtype, emb._version, w._version, b._version)  # updates and loads bump _version
-        if self._emb_gates is None or self._emb_gates[0] != key:
-            with torch.no_grad():
-                self._emb_gates = (key, self.decoder.embed(torch.arange(emb.size(0), device=emb.device)))
-        return self._emb_gates[1]
-
     def step(self, prev: torch.Tensor, state: State, memory: Memory) -> tuple[torch.Tensor, State]:
-        """One decoding step: prev (B,) tokens -> log-probabilities (B, V) and the new state. Inference only."""
-        state = self.decoder.step(self.emb_gates().index_select(0, prev), state, memory)
+        """One decoding step: prev (B,) tokens -> log-probabilities (B, V) and the new state. The paper's equations,
+        step by step; search runs the same computation laid out for speed (seqkd.inference)."""
+        state = self.decoder.step(self.decoder.embed(prev), state, memory)
         return torch.log_softmax(self.out(state.feed), -1), state
 
 

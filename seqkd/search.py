@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from seqkd.data import pad
+from seqkd.inference import for_search
 from seqkd.model import BOS, EOS, NEG_INF, PAD, Memory, Seq2Seq, State
 
 
@@ -177,14 +178,16 @@ def sorted_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int = 0) 
     return batches
 
 
-def translate(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
+def translate_ids(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
               max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 1, batch_size: int = 64,
               batch_tokens: int = 0, device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
     """Translate token-id sequences (any order, any count) -> n-best lists in input order.
 
-    Sentences are sorted by length so batches hold similar lengths; empty sources give empty translations."""
+    Sentences are sorted by length so batches hold similar lengths; empty sources give empty translations. A
+    Seq2Seq runs through its inference path (seqkd.inference), built here once."""
     was_training = model.training
     model.eval()
+    trained, model = model, for_search(model)
     results: list[list[Hypothesis] | None] = [None] * len(sources)
     lengths = np.array([len(s) for s in sources], dtype=np.int64)
     for i in np.flatnonzero(lengths == 0):
@@ -203,5 +206,5 @@ def translate(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, n
             if progress is not None:
                 progress.update(len(index))
     finally:
-        model.train(was_training)
+        trained.train(was_training)
     return results  # type: ignore[return-value]

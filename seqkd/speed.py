@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from seqkd.inference import for_search
 from seqkd.model import Seq2Seq
-from seqkd.search import translate
+from seqkd.search import translate_ids
 
 
 class CountingModel:
     """Wraps a model for search and counts the work it is asked for: decoder rows per step and the attention
     width of each step, and encoded source tokens."""
 
-    def __init__(self, model: Seq2Seq):
+    def __init__(self, model):
         self.model, self.tgt_vocab = model, model.tgt_vocab
         self.training = False
         self.row_steps = 0  # sum over steps of the rows decoded
@@ -130,14 +131,14 @@ def time_decode(model: Seq2Seq, sources: list[np.ndarray], *, beam: int, batch_s
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    translate(model, sources[:batch_size], beam=beam, batch_size=batch_size, device=device, **search)
+    translate_ids(model, sources[:batch_size], beam=beam, batch_size=batch_size, device=device, **search)
     times, hyps = [], None
-    counter = CountingModel(model)
+    counter = CountingModel(for_search(model))
     with OtherLoad() as load:
         for i in range(passes):
             sync()
             started = time.perf_counter()
-            hyps = translate(counter if i == 0 else model, sources, beam=beam, batch_size=batch_size, device=device,
+            hyps = translate_ids(counter if i == 0 else model, sources, beam=beam, batch_size=batch_size, device=device,
                              **search)
             sync()
             times.append(time.perf_counter() - started)

@@ -34,7 +34,7 @@ from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
 from seqkd.model import PAD, Seq2Seq
 from seqkd.prepare import load_vocabs, read_lines
-from seqkd.search import translate
+from seqkd.search import translate_ids
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,11 @@ def input_files(cfg: TrainConfig) -> dict[str, Path]:
             raise SeqkdError(f"targets: {files['targets']} does not exist yet; create it with `make distill`"
                              + (" (with nbest > 1 for Seq-Inter)" if cfg.targets == "seq-inter" else ""))
     if cfg.kd_alpha > 0:
-        if not cfg.teacher:
-            raise SeqkdError("kd_alpha > 0 (Word-KD) needs a teacher checkpoint: set teacher")
-        files["teacher"] = Path(cfg.teacher)
+        if not cfg.kd_teacher:
+            raise SeqkdError("kd_alpha > 0 (Word-KD) needs a teacher checkpoint: set kd_teacher")
+        files["teacher"] = Path(cfg.kd_teacher)
         if not files["teacher"].exists():
-            raise SeqkdError(f"teacher: {cfg.teacher} does not exist yet; train it with `make teacher`")
+            raise SeqkdError(f"kd_teacher: {cfg.kd_teacher} does not exist yet; train it with `make teacher`")
     if cfg.init_from:
         files["init_from"] = Path(cfg.init_from)
         if not files["init_from"].exists():
@@ -145,9 +145,9 @@ class Trainer:
 
     def load_teacher(self) -> Seq2Seq:
         input_files(self.cfg)  # a missing teacher is an error naming `make teacher`
-        teacher, src_vocab, tgt_vocab, _ = load_model(self.cfg.teacher, self.device)
-        check_vocab(f"teacher {self.cfg.teacher}", src_vocab, self.src_vocab, "source")
-        check_vocab(f"teacher {self.cfg.teacher}", tgt_vocab, self.tgt_vocab, "target")
+        teacher, src_vocab, tgt_vocab, _ = load_model(self.cfg.kd_teacher, self.device)
+        check_vocab(f"teacher {self.cfg.kd_teacher}", src_vocab, self.src_vocab, "source")
+        check_vocab(f"teacher {self.cfg.kd_teacher}", tgt_vocab, self.tgt_vocab, "target")
         for p in teacher.parameters():
             p.requires_grad_(False)
         return teacher
@@ -156,7 +156,7 @@ class Trainer:
         cfg = self.cfg
         return {"data_dir": str(cfg.data_dir), "data_key": self.data_manifest.get("key_hash"),
                 "targets": cfg.targets, "distill_dir": cfg.distill_dir if cfg.targets != "ref" else None,
-                "teacher": cfg.teacher if cfg.kd_alpha > 0 else None, "init_from": self.parent}
+                "teacher": cfg.kd_teacher if cfg.kd_alpha > 0 else None, "init_from": self.parent}
 
     def resume(self) -> None:
         path = self.out / "last.pt"
@@ -286,7 +286,7 @@ class Trainer:
             result = {"valid_ppl": math.exp(min(nll / max(tokens, 1), 100))}
             if self.cfg.valid_bleu:
                 n = len(split) if not self.cfg.valid_bleu_max else min(len(split), self.cfg.valid_bleu_max)
-                hyps = translate(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)
+                hyps = translate_ids(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)
                 text = [self.tgt_vocab.decode(h[0].tokens) for h in hyps]
                 result["valid_bleu"] = sacrebleu.corpus_bleu(text, [self.valid_refs[:n]], force=True).score
             result["valid_s"] = round(time.time() - started, 2)

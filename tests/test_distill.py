@@ -18,7 +18,7 @@ from seqkd.data import load_split
 from seqkd.distill import distill
 from seqkd.io import SeqkdError
 from seqkd.prepare import load_vocabs, read_lines
-from seqkd.search import translate
+from seqkd.search import translate_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("train.seqkd.de", "train.seqkd.tok.npy", "train.seqkd.off.npy", "train.seqinter.de",
@@ -60,7 +60,7 @@ def test_targets_are_the_teachers_beam_output_in_corpus_order(tiny_data, tiny_te
     model, _, tgt_vocab, _ = load_model(tiny_teacher)
     split = load_split(tiny_data, "train")
     sources = [split.src[i] for i in range(len(split))]
-    expected = [tgt_vocab.decode(h[0].tokens) for h in translate(model, sources, beam=3)]
+    expected = [tgt_vocab.decode(h[0].tokens) for h in translate_ids(model, sources, beam=3)]
     assert (reference_run / "train.seqkd.de").read_text(encoding="utf-8").split("\n")[:-1] == expected
     kd = load_split(tiny_data, "train", tgt_prefix=reference_run / "train.seqkd")
     assert [tgt_vocab.decode(kd.tgt[i]) for i in range(len(kd))] == expected
@@ -70,7 +70,7 @@ def test_seq_inter_picks_the_nbest_entry_with_the_best_sentence_bleu(tiny_data, 
     model, _, tgt_vocab, _ = load_model(tiny_teacher)
     split = load_split(tiny_data, "train")
     refs = read_lines(tiny_data / "train.de")
-    lists = translate(model, [split.src[i] for i in range(len(split))], beam=3, nbest=3)
+    lists = translate_ids(model, [split.src[i] for i in range(len(split))], beam=3, nbest=3)
     chosen = (reference_run / "train.seqinter.de").read_text(encoding="utf-8").split("\n")[:-1]
     for hyps, ref, pick in zip(lists, refs, chosen):
         scores = [sacrebleu.sentence_bleu(tgt_vocab.decode(h.tokens), [ref]).score for h in hyps]

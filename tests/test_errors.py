@@ -182,7 +182,7 @@ def test_a_run_folder_remembers_its_corpus(tmp_path):
     (ROOT / "pipeline/presets/tiny.yaml").touch()  # as after a checkout: the preset is newer than the data
     plan = make("-n", "teacher", "PRESET=tiny", f"RUN={run}")
     assert plan.returncode == 0, plan.stderr
-    assert "pipeline.cli data" not in plan.stdout and "--teacher_run" in plan.stdout
+    assert "pipeline.cli data" not in plan.stdout and "--teacher" in plan.stdout
 
 
 def test_the_data_stage_gives_byte_identical_files_in_two_folders(tmp_path):
@@ -198,7 +198,7 @@ def test_the_data_stage_gives_byte_identical_files_in_two_folders(tmp_path):
 
 def test_help_names_the_flags_that_work(tmp_path):
     train = seqkd("train", "--help").stdout.decode()
-    assert "--teacher_run" in train.split("options:")[0] and "OPTIONAL" not in train
+    assert "--teacher" in train.split("options:")[0] and "OPTIONAL" not in train
     assert "(default: None)" not in train
     preset = seqkd("train", "--preset", "tiny", "--student", "seq-kd", "--help").stdout.decode()
     assert "(preset: 16)" in " ".join(preset.split())  # model.hidden of the tiny preset's students

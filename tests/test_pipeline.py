@@ -11,7 +11,7 @@ def test_make_n_shows_every_stage_and_runs_none(tmp_path):
     run = tmp_path / "tiny"
     plan = make("-n", "PRESET=tiny", f"RUN={run}")
     assert plan.returncode == 0, plan.stderr
-    for stage in ("data", "train --preset tiny", "--teacher_run", "distill", "--student seq-kd ", "report"):
+    for stage in ("data", "train --preset tiny", "--teacher ", "distill", "--student seq-kd ", "report"):
         assert stage in plan.stdout, f"make -n does not show '{stage}'"
     assert not (run / "data").exists()  # -n only shows the plan
 

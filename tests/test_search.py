@@ -7,7 +7,7 @@ import torch
 
 from seqkd.config import ModelConfig
 from seqkd.model import BOS, EOS, PAD, UNK, Memory, Seq2Seq, State
-from seqkd.search import beam_search, translate
+from seqkd.search import beam_search, translate_ids
 
 A, B_ = 4, 5  # the scripted model's two words
 
@@ -103,9 +103,9 @@ def test_a_model_that_prefers_eos_gives_no_empty_output_by_default(beam):
     with torch.no_grad():
         model.out.bias[EOS] = 20.0  # </s> first at every step
     srcs = sources(40, seed=3)
-    empty = translate(model, srcs, beam=beam, min_len=0)
+    empty = translate_ids(model, srcs, beam=beam, min_len=0)
     assert all(h[0].tokens == [] for h in empty)
-    hyps = translate(model, srcs, beam=beam)
+    hyps = translate_ids(model, srcs, beam=beam)
     assert all(len(h[0].tokens) >= 1 for h in hyps)
 
 
@@ -148,7 +148,7 @@ def reference_greedy(model, src, max_len):
 def test_beam_size_one_equals_greedy():
     model = random_model()
     srcs = sources(8)
-    hyps = translate(model, srcs, beam=1, max_len_a=1.0, max_len_b=3)
+    hyps = translate_ids(model, srcs, beam=1, max_len_a=1.0, max_len_b=3)
     for src, h in zip(srcs, hyps):
         assert h[0].tokens == reference_greedy(model, list(src), int(1.0 * len(src) + 3))
 
@@ -157,9 +157,9 @@ def test_beam_size_one_equals_greedy():
 def test_batched_equals_one_sentence_at_a_time(beam, alpha):
     model = random_model(vocab=14)
     srcs = sources(7, seed=1)
-    together = translate(model, srcs, beam=beam, nbest=beam, alpha=alpha, batch_size=7)
+    together = translate_ids(model, srcs, beam=beam, nbest=beam, alpha=alpha, batch_size=7)
     for src, hyps in zip(srcs, together):
-        alone = translate(model, [src], beam=beam, nbest=beam, alpha=alpha, batch_size=1)[0]
+        alone = translate_ids(model, [src], beam=beam, nbest=beam, alpha=alpha, batch_size=1)[0]
         assert [h.tokens for h in hyps] == [h.tokens for h in alone]
         assert np.allclose([h.score for h in hyps], [h.score for h in alone], atol=1e-5)
 
@@ -167,7 +167,7 @@ def test_batched_equals_one_sentence_at_a_time(beam, alpha):
 def test_score_equals_teacher_forced_log_probability():
     model = random_model(vocab=14)
     srcs = sources(5, seed=2)
-    for src, hyps in zip(srcs, translate(model, srcs, beam=4, nbest=4)):
+    for src, hyps in zip(srcs, translate_ids(model, srcs, beam=4, nbest=4)):
         for h in hyps:
             assert h.log_prob == pytest.approx(teacher_forced_log_prob(model, list(src), h.tokens), abs=1e-4)
 
@@ -179,7 +179,7 @@ def test_large_beam_finds_the_brute_force_best():
     for src in sources(4, seed=3):
         best = max((teacher_forced_log_prob(model, list(src), list(seq)), seq)
                    for n in range(4) for seq in itertools.product([UNK, 4, 5, 6], repeat=n))
-        hyp = translate(model, [src], beam=64, max_len_a=0, max_len_b=3, min_len=0)[0][0]
+        hyp = translate_ids(model, [src], beam=64, max_len_a=0, max_len_b=3, min_len=0)[0][0]
         assert hyp.tokens == list(best[1])
         assert hyp.score == pytest.approx(best[0], abs=1e-4)
 
@@ -199,15 +199,15 @@ def test_translate_restores_input_order_and_keeps_empty_lines():
     model = random_model()
     srcs = sources(9, seed=5)
     srcs[3] = np.zeros(0, dtype=np.int64)
-    out = translate(model, srcs, beam=3, batch_size=4)
+    out = translate_ids(model, srcs, beam=3, batch_size=4)
     assert out[3][0].tokens == []
     for i, src in enumerate(srcs):
         if len(src):
-            assert out[i][0].tokens == translate(model, [src], beam=3)[0][0].tokens
+            assert out[i][0].tokens == translate_ids(model, [src], beam=3)[0][0].tokens
 
 
 def test_outputs_respect_the_length_limit():
     model = random_model(seed=6, init_range=2.0)
-    for src, hyps in zip(sources(8, seed=6), translate(model, sources(8, seed=6), beam=3, nbest=3,
+    for src, hyps in zip(sources(8, seed=6), translate_ids(model, sources(8, seed=6), beam=3, nbest=3,
                                                        max_len_a=0.5, max_len_b=2)):
         assert all(len(h.tokens) <= int(0.5 * len(src) + 2) for h in hyps)

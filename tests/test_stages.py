@@ -75,7 +75,7 @@ def test_a_students_own_setting_changed_is_one_line_naming_it(tiny_data, tmp_pat
 def test_a_word_kd_student_is_redone_after_its_teacher_is_retrained(tiny_data, tmp_path):
     teacher = tmp_path / "teacher"
     train(tiny_train_config(tiny_data, teacher, epochs=1))
-    cfg = tiny_train_config(tiny_data, tmp_path / "wkd", epochs=1, kd_alpha=0.5, teacher=str(teacher / "best.pt"))
+    cfg = tiny_train_config(tiny_data, tmp_path / "wkd", epochs=1, kd_alpha=0.5, kd_teacher=str(teacher / "best.pt"))
     first = train(cfg)
     os.rename(teacher, tmp_path / "old-teacher")
     train(tiny_train_config(tiny_data, teacher, epochs=2))

@@ -83,7 +83,7 @@ def train_parent(run_dir, cfg: TrainConfig) -> Path:
 def test_word_kd_configurations_use_the_teacher_with_alpha_one_half(run_dir):
     for name in ("word-kd", "seq-kd+word-kd"):
         cfg = student_config(run_dir, name)
-        assert cfg.kd_alpha == 0.5 and cfg.teacher.endswith("teacher/best.pt")
+        assert cfg.kd_alpha == 0.5 and cfg.kd_teacher.endswith("teacher/best.pt")
     assert student_config(run_dir, "baseline").kd_alpha == 0.0
 
 

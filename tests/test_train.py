@@ -113,7 +113,7 @@ def test_missing_parent_and_teacher_checkpoints_name_the_make_target(tiny_data, 
     with pytest.raises(SeqkdError, match="checkpoint not found"):
         train(tiny_train_config(tiny_data, tmp_path / "a", init_from=str(tmp_path / "nope.pt")))
     with pytest.raises(SeqkdError, match="make teacher"):
-        train(tiny_train_config(tiny_data, tmp_path / "b", kd_alpha=0.5, teacher=str(tmp_path / "nope.pt")))
+        train(tiny_train_config(tiny_data, tmp_path / "b", kd_alpha=0.5, kd_teacher=str(tmp_path / "nope.pt")))
     with pytest.raises(SeqkdError, match="make distill"):
         train(tiny_train_config(tiny_data, tmp_path / "c", targets="seq-kd", distill_dir=str(tmp_path)))
 

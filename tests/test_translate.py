@@ -6,7 +6,7 @@ import pytest
 
 from seqkd.checkpoint import load_model
 from seqkd.io import SeqkdError
-from seqkd.translate import translate_lines
+from seqkd.translate_text import translate_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import logging
 from typing import Iterable, Iterator
 
 from seqkd.io import SeqkdError
-from seqkd.search import translate
+from seqkd.search import translate_ids
 from seqkd.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -54,5 +54,5 @@ def _translate_chunk(model, src_vocab, tgt_vocab, lines, first, beam, nbest, max
                 raise SeqkdError(where)
             log.warning("%s: translating the first %d", where, max_tokens)
             ids[i] = seq[:max_tokens]
-    for hyps in translate(model, ids, beam=beam, nbest=nbest, **search):
+    for hyps in translate_ids(model, ids, beam=beam, nbest=nbest, **search):
         yield [(tgt_vocab.decode(h.tokens), h.score) for h in hyps]
