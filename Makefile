@@ -81,10 +81,10 @@ evaluate:
 	$(SEQKD) evaluate --checkpoint $(CKPT) --data_dir $(RUN)/data
 
 bench-train:
-	$(PY) -m pipeline.bench train $(BENCH_ARGS)
+	$(PY) -m pipeline.bench_train $(BENCH_ARGS)
 
 bench-decode:
-	$(PY) -m pipeline.bench decode $(BENCH_ARGS)
+	$(PY) -m pipeline.bench_decode $(BENCH_ARGS)
 
 clean-run:
 	rm -rf $(RUN)
@@ -107,5 +107,5 @@ help:
 	@echo "  CKPT=$(CKPT)   the checkpoint of make translate / evaluate"
 	@echo "  BEAM=$(BEAM)   beam size of make translate (1 = greedy)"
 	@echo "  THREADS=   CPU threads per stage (default: the cores the process may use); make -j2 THREADS=1 runs two stages side by side"
-	@echo "  BENCH_ARGS=   flags for make bench-train / bench-decode (python -m pipeline.bench train --help)"
+	@echo "  BENCH_ARGS=   flags for make bench-train / bench-decode (python -m pipeline.bench_train --help, python -m pipeline.bench_decode --help)"
 	@echo "  TORCH=$(TORCH)   what make setup installs when no torch is importable"

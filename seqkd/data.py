@@ -97,24 +97,29 @@ def collate(split: Split, index: np.ndarray) -> Batch:
 
 
 def make_batches(src_lens: np.ndarray, tgt_lens: np.ndarray | None, *, batch_size: int, batch_tokens: int = 0,
-                 shuffle: bool = False, seed: int = 0, epoch: int = 0) -> list[np.ndarray]:
+                 shuffle: bool = False, seed: int = 0, epoch: int = 0, longest_first: bool = False) -> list[np.ndarray]:
     """Group sentences of similar length into batches of at most `batch_size` sentences and, if `batch_tokens`,
     at most that many padded target (or, without targets, source) tokens.
 
     Sentences are sorted by length (ties broken at random when shuffling), cut into batches in that order, and the
     batch order is shuffled; the same (seed, epoch) always gives the same batches, which makes resuming exact.
+    longest_first (search): sorted longest first, ties in input order, batches not shuffled.
     """
     n = len(src_lens)
     lens = (tgt_lens + 1) if tgt_lens is not None else src_lens
     rng = np.random.default_rng([seed, epoch])
     tie = rng.random(n) if shuffle else np.zeros(n)
-    order = np.lexsort((tie, src_lens, lens))  # by length, then source length, then random
+    if longest_first:
+        order = np.argsort(-lens, kind="stable")
+    else:
+        order = np.lexsort((tie, src_lens, lens))  # by length, then source length, then random
     batches, start = [], 0
     sorted_lens = np.maximum(lens[order], 1)
     while start < n:
         end = min(start + batch_size, n)
-        if batch_tokens:  # longest sentence * count <= budget; lengths ascend, so the last is the longest
-            fit = np.arange(1, end - start + 1) * sorted_lens[start:end] <= batch_tokens
+        if batch_tokens:  # count x the longest sentence so far <= budget
+            longest = np.maximum.accumulate(sorted_lens[start:end])
+            fit = np.arange(1, end - start + 1) * longest <= batch_tokens
             end = start + max(1, int(np.argmin(fit)) if not fit.all() else end - start)
         batches.append(order[start:end])
         start = end

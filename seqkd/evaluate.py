@@ -19,10 +19,11 @@ import torch
 from seqkd import io
 from seqkd.checkpoint import check_vocab, load_model
 from seqkd.config import ReportConfig, to_dict
-from seqkd.data import Side, Split, collate, load_split, make_batches
+from seqkd.data import Side, Split, load_split
 from seqkd.device import resolve_device
 from seqkd.io import SeqkdError
-from seqkd.model import PAD, Seq2Seq, count_parameters
+from seqkd.metrics import perplexity
+from seqkd.model import Seq2Seq, count_parameters
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.speed import time_decode
 from seqkd.translate_text import check_search
@@ -40,33 +41,6 @@ def tokenized_bleu(hyps: list[str], refs: list[str]) -> float:
         return tok(_MOSES_LIKE.sub(r"\1 @-@ ", s))
 
     return sacrebleu.corpus_bleu([prep(h) for h in hyps], [[prep(r) for r in refs]], tokenize="none", force=True).score
-
-
-def perplexity(model, split, device, batch_size: int = 64) -> float:
-    """exp(mean NLL per target token, EOS included) of the split's references. A Seq2Seq scores all positions in
-    one teacher-forced pass; a search-only model (int8) one step at a time."""
-    nll, tokens = 0.0, 0
-    with torch.inference_mode():
-        for index in make_batches(split.src.lens, split.tgt.lens, batch_size=batch_size):
-            batch = collate(split, index).to(device)
-            mask = batch.tgt_out != PAD
-            if isinstance(model, Seq2Seq):
-                log_probs = torch.log_softmax(model(batch.src, batch.src_lens, batch.tgt_in, mask).float(), -1)
-            else:
-                log_probs = stepwise_log_probs(model, batch)[mask]
-            nll -= float(log_probs.gather(1, batch.tgt_out[mask].unsqueeze(1)).sum())
-            tokens += batch.n_tokens
-    return math.exp(nll / max(tokens, 1))
-
-
-def stepwise_log_probs(model, batch) -> torch.Tensor:
-    """Teacher-forced log-probabilities (B, T, V) through a model's encode and step."""
-    memory, state = model.encode(batch.src, batch.src_lens)
-    out = []
-    for t in range(batch.tgt_in.size(1)):
-        log_probs, state = model.step(batch.tgt_in[:, t], state, memory)
-        out.append(log_probs.float())
-    return torch.stack(out, 1)
 
 
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, settings: ReportConfig = ReportConfig(),

@@ -169,62 +169,13 @@ def _prepare_data(cfg: DataConfig) -> dict:
     if "train" not in files or "valid" not in files:
         raise SeqkdError(f"corpus '{cfg.corpus}' needs at least train and valid files, got {sorted(files)}")
     texts = {split: read_parallel(*pair) for split, pair in files.items()}
-
-    # SentencePiece: an existing model, one joint model, or one per side
     out.mkdir(parents=True, exist_ok=True)
-    train_src, train_tgt = texts["train"]
-    n_spm = cfg.spm_sentences
-    spm_args = dict(vocab_size=cfg.vocab_size, model_type=cfg.spm_type, character_coverage=cfg.character_coverage,
-                    threads=cfg.workers)
-    if cfg.spm_model:
-        try:
-            proto_src = proto_tgt = Path(cfg.spm_model).read_bytes()
-        except FileNotFoundError:
-            raise SeqkdError(f"spm_model: {cfg.spm_model}: file not found") from None
-        with io.atomic_open(out / "spm.model", "wb") as f:
-            f.write(proto_src)
-        spm_files = {"src": "spm.model", "tgt": "spm.model"}
-    elif cfg.joint_vocab:
-        log.info("training a joint SentencePiece %s model (%d pieces)", cfg.spm_type, cfg.vocab_size)
-        proto_src = proto_tgt = train_spm(spm_sample(train_src, n_spm) + spm_sample(train_tgt, n_spm),
-                                          out / "spm.model", **spm_args)
-        spm_files = {"src": "spm.model", "tgt": "spm.model"}
-    else:
-        log.info("training SentencePiece %s models (%d pieces each)", cfg.spm_type, cfg.vocab_size)
-        proto_src = train_spm(spm_sample(train_src, n_spm), out / "spm.src.model", **spm_args)
-        proto_tgt = train_spm(spm_sample(train_tgt, n_spm), out / "spm.tgt.model", **spm_args)
-        spm_files = {"src": "spm.src.model", "tgt": "spm.tgt.model"}
-
-    import sentencepiece as spm
-
-    sps = {"src": spm.SentencePieceProcessor(model_proto=proto_src),
-           "tgt": spm.SentencePieceProcessor(model_proto=proto_tgt)}
-    encoded = {split: {side: encode_flat(sps[side], lines, cfg.workers) for side, lines in zip(("src", "tgt"), pair)}
-               for split, pair in texts.items()}
-
-    # filter training pairs, then build each side's vocabulary from what is kept
-    (s_ids, s_lens), (t_ids, t_lens) = encoded["train"]["src"], encoded["train"]["tgt"]
-    keep, dropped = keep_mask(s_lens, t_lens, cfg)
-    encoded["train"] = {"src": select(s_ids, s_lens, keep), "tgt": select(t_ids, t_lens, keep)}
-    texts["train"] = tuple([line for line, k in zip(lines, keep) if k] for lines in texts["train"])
-    vocabs = {side: Vocab(proto, pieces_in_use(proto, [encoded["train"][side][0]]))
-              for side, proto in (("src", proto_src), ("tgt", proto_tgt))}
-
-    stats = {}
-    langs = {"src": src_lang, "tgt": tgt_lang}
-    for split, sides in encoded.items():
-        for side, (ids, lens) in sides.items():
-            save_ids(out, f"{split}.{side}", vocabs[side].id_map[ids], lens, len(vocabs[side]))
-            with io.atomic_open(out / f"{split}.{langs[side]}") as f:
-                f.write("".join(line + "\n" for line in texts[split][0 if side == "src" else 1]))
-        n_read = len(keep) if split == "train" else len(sides["src"][1])
-        stats[split] = {"pairs_read": n_read, "pairs_kept": int(len(sides["src"][1])),
-                        "dropped": dropped if split == "train" else {},
-                        "src_tokens": int(sides["src"][1].sum()), "tgt_tokens": int(sides["tgt"][1].sum()),
-                        "src_unk": int((vocabs["src"].id_map[sides["src"][0]] == 1).sum()),
-                        "tgt_unk": int((vocabs["tgt"].id_map[sides["tgt"][0]] == 1).sum())}
-    for side, vocab in vocabs.items():
-        vocab.save(out / f"vocab.{side}.txt")
+    protos, spm_files = sentencepiece_models(cfg, *texts["train"], out)
+    encoded = encode_splits(protos, texts, cfg.workers)
+    keep, dropped = filter_train(encoded, texts, cfg)
+    vocabs = {side: Vocab(proto, pieces_in_use(proto, [encoded["train"][side][0]])) for side, proto in protos.items()}
+    stats = write_splits(out, encoded, texts, vocabs, {"src": src_lang, "tgt": tgt_lang})
+    stats["train"].update(pairs_read=len(keep), dropped=dropped)
     manifest = io.write_manifest(
         out, stage="data", key=key, started=started, corpus=cfg.corpus, src_lang=src_lang, tgt_lang=tgt_lang,
         config=to_dict(cfg), raw_files={s: [str(p) for p in pair] for s, pair in files.items()},
@@ -235,6 +186,67 @@ def _prepare_data(cfg: DataConfig) -> dict:
         log.info("%s: %d pairs kept of %d (dropped: %s)", split, s["pairs_kept"], s["pairs_read"],
                  ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "none")
     return manifest
+
+
+def sentencepiece_models(cfg: DataConfig, train_src: list[str], train_tgt: list[str],
+                         out: Path) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The SentencePiece models: an existing one, one joint model, or one per side, trained on (a sample of) the
+    training text and written to `out`. Returns each side's model bytes and file name."""
+    n = cfg.spm_sentences
+    args = dict(vocab_size=cfg.vocab_size, model_type=cfg.spm_type, character_coverage=cfg.character_coverage,
+                threads=cfg.workers)
+    if cfg.spm_model:
+        try:
+            proto = Path(cfg.spm_model).read_bytes()
+        except FileNotFoundError:
+            raise SeqkdError(f"spm_model: {cfg.spm_model}: file not found") from None
+        with io.atomic_open(out / "spm.model", "wb") as f:
+            f.write(proto)
+        return {"src": proto, "tgt": proto}, {"src": "spm.model", "tgt": "spm.model"}
+    if cfg.joint_vocab:
+        log.info("training a joint SentencePiece %s model (%d pieces)", cfg.spm_type, cfg.vocab_size)
+        proto = train_spm(spm_sample(train_src, n) + spm_sample(train_tgt, n), out / "spm.model", **args)
+        return {"src": proto, "tgt": proto}, {"src": "spm.model", "tgt": "spm.model"}
+    log.info("training SentencePiece %s models (%d pieces each)", cfg.spm_type, cfg.vocab_size)
+    protos = {"src": train_spm(spm_sample(train_src, n), out / "spm.src.model", **args),
+              "tgt": train_spm(spm_sample(train_tgt, n), out / "spm.tgt.model", **args)}
+    return protos, {"src": "spm.src.model", "tgt": "spm.tgt.model"}
+
+
+def encode_splits(protos: dict[str, bytes], texts: dict, workers: int) -> dict:
+    """split -> side -> (flat SentencePiece ids, lengths)."""
+    import sentencepiece as spm
+
+    sps = {side: spm.SentencePieceProcessor(model_proto=proto) for side, proto in protos.items()}
+    return {split: {side: encode_flat(sps[side], lines, workers) for side, lines in zip(("src", "tgt"), pair)}
+            for split, pair in texts.items()}
+
+
+def filter_train(encoded: dict, texts: dict, cfg: DataConfig) -> tuple[np.ndarray, dict]:
+    """Drop the training pairs keep_mask rejects from `encoded` and `texts` (in place); (keep mask, counts)."""
+    (s_ids, s_lens), (t_ids, t_lens) = encoded["train"]["src"], encoded["train"]["tgt"]
+    keep, dropped = keep_mask(s_lens, t_lens, cfg)
+    encoded["train"] = {"src": select(s_ids, s_lens, keep), "tgt": select(t_ids, t_lens, keep)}
+    texts["train"] = tuple([line for line, k in zip(lines, keep) if k] for lines in texts["train"])
+    return keep, dropped
+
+
+def write_splits(out: Path, encoded: dict, texts: dict, vocabs: dict, langs: dict) -> dict:
+    """Write each split's arrays (our ids) and text, and the vocabularies; per split its counts."""
+    stats = {}
+    for split, sides in encoded.items():
+        for side, (ids, lens) in sides.items():
+            save_ids(out, f"{split}.{side}", vocabs[side].id_map[ids], lens, len(vocabs[side]))
+            with io.atomic_open(out / f"{split}.{langs[side]}") as f:
+                f.write("".join(line + "\n" for line in texts[split][0 if side == "src" else 1]))
+        stats[split] = {"pairs_read": int(len(sides["src"][1])), "pairs_kept": int(len(sides["src"][1])),
+                        "dropped": {}, "src_tokens": int(sides["src"][1].sum()),
+                        "tgt_tokens": int(sides["tgt"][1].sum()),
+                        "src_unk": int((vocabs["src"].id_map[sides["src"][0]] == 1).sum()),
+                        "tgt_unk": int((vocabs["tgt"].id_map[sides["tgt"][0]] == 1).sum())}
+    for side, vocab in vocabs.items():
+        vocab.save(out / f"vocab.{side}.txt")
+    return stats
 
 
 def load_vocabs(data_dir: str | Path) -> tuple[Vocab, Vocab]:

@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from seqkd.data import pad
+from seqkd.data import make_batches, pad
 from seqkd.inference import for_search
 from seqkd.model import BOS, EOS, NEG_INF, PAD, Memory, Seq2Seq, State
 
@@ -83,9 +83,8 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k:
                    torch.full((B0, k), NEG_INF, device=dev), torch.full((B0, k), NEG_INF, device=dev),
                    torch.full((B0, k, T + 1), EOS, dtype=torch.long, device=dev), max_len,
                    torch.arange(B0, device=dev))
-    out_scores = torch.full((B0, k), NEG_INF, device=dev)
-    out_logp = torch.full((B0, k), NEG_INF, device=dev)
-    out_tokens = torch.full((B0, k, T + 1), EOS, dtype=torch.long, device=dev)
+    out = (torch.full((B0, k), NEG_INF, device=dev), torch.full((B0, k), NEG_INF, device=dev),
+           torch.full((B0, k, T + 1), EOS, dtype=torch.long, device=dev))  # what retired sentences leave
     prev = torch.full((B0 * k,), BOS, dtype=torch.long, device=dev)
     not_eos = torch.ones(1, 1, V, dtype=torch.bool, device=dev)
     not_eos[..., EOS] = False
@@ -105,44 +104,65 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k:
         top, idx = cand.topk(2 * k, dim=1)  # (B, 2K)
         parent, token = idx // V, idx % V  # (B, 2K) each
         is_eos = token == EOS
+        finished = _finish(beams, top[:, :k], parent[:, :k], is_eos[:, :k], t, alpha)
+        beams, prev = _advance(beams, state, finished, top, parent, token, is_eos, t)
 
-        # finished: EOS candidates with a finite score among the top K
-        fin_new = is_eos[:, :k] & torch.isfinite(top[:, :k])  # (B, K)
-        new_scores = torch.where(fin_new, top[:, :k] / (t + 1) ** alpha, NEG_INF)  # (B, K); length counts EOS
-        new_logp = torch.where(fin_new, top[:, :k], NEG_INF)
-        rows = (torch.arange(B, device=dev).unsqueeze(1) * k + parent[:, :k]).view(-1)  # (B*K,)
-        new_tokens = beams.tokens[rows].view(B, k, T + 1)  # prefixes of the candidates; position t holds EOS
-        all_scores = torch.cat([beams.fin_scores, new_scores], 1)  # (B, 2K)
-        fin_scores, pick = all_scores.topk(k, dim=1)  # (B, K)
-        fin_logp = torch.cat([beams.fin_logp, new_logp], 1).gather(1, pick)
-        fin_tokens = torch.cat([beams.fin_tokens, new_tokens], 1).gather(
-            1, pick.unsqueeze(2).expand(B, k, T + 1))  # (B, K, T+1)
-
-        # live: the best K candidates that are not EOS
-        live_top, live_pick = torch.where(is_eos, NEG_INF, top).topk(k, dim=1)  # (B, K)
-        live_parent = parent.gather(1, live_pick)
-        live_token = token.gather(1, live_pick)
-        rows = (torch.arange(B, device=dev).unsqueeze(1) * k + live_parent).view(-1)  # (B*K,)
-        tokens = beams.tokens[rows]  # (B*K, T+1)
-        tokens[:, t] = live_token.view(-1)
-        beams = _Beams(beams.memory, state.select(rows), live_top, tokens, fin_scores, fin_logp, fin_tokens,
-                       beams.max_len, beams.origin)
-        prev = live_token.view(-1)
-
-        done = torch.isfinite(fin_scores[:, k - 1]) | (beams.max_len <= t)  # (B,) K finished, or at the limit
+        done = torch.isfinite(beams.fin_scores[:, k - 1]) | (beams.max_len <= t)  # (B,) K finished, or at the limit
         if early_stop:
-            done |= fin_scores[:, nbest - 1] >= _bound(live_top, beams.max_len, alpha)
+            done |= beams.fin_scores[:, nbest - 1] >= _bound(beams.scores, beams.max_len, alpha)
         if bool(done.any()):  # the one host synchronization of a step
-            out_scores[beams.origin[done]] = fin_scores[done]
-            out_logp[beams.origin[done]] = fin_logp[done]
-            out_tokens[beams.origin[done]] = fin_tokens[done]
-            keep = (~done).nonzero().squeeze(1)
-            if keep.numel() == 0:
+            beams, prev = _retire(beams, prev, done, out)
+            if beams is None:
                 break
-            beams = beams.select(keep, k)
-            prev = prev.view(-1, k)[keep].view(-1)
 
-    return _to_hypotheses(out_scores[:, :nbest].cpu(), out_logp[:, :nbest].cpu(), out_tokens[:, :nbest].cpu())
+    return _to_hypotheses(*(x[:, :nbest].cpu() for x in out))
+
+
+def _finish(beams: _Beams, top: torch.Tensor, parent: torch.Tensor, is_eos: torch.Tensor, t: int,
+            alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Merge the EOS candidates with a finite score among the top K into each sentence's K finished hypotheses;
+    their score is length-normalized here and only here (the length counts the EOS).
+
+    top, parent, is_eos: (B, K) of the step's best candidates. Returns fin_scores, fin_logp (B, K), fin_tokens
+    (B, K, T+1), best first."""
+    B, k = top.shape
+    fin_new = is_eos & torch.isfinite(top)  # (B, K)
+    new_scores = torch.where(fin_new, top / (t + 1) ** alpha, NEG_INF)  # (B, K)
+    new_logp = torch.where(fin_new, top, NEG_INF)
+    rows = (torch.arange(B, device=top.device).unsqueeze(1) * k + parent).view(-1)  # (B*K,)
+    new_tokens = beams.tokens[rows].view(B, k, -1)  # prefixes of the candidates; position t holds EOS
+    fin_scores, pick = torch.cat([beams.fin_scores, new_scores], 1).topk(k, dim=1)  # (B, K) of 2K
+    fin_logp = torch.cat([beams.fin_logp, new_logp], 1).gather(1, pick)
+    fin_tokens = torch.cat([beams.fin_tokens, new_tokens], 1).gather(
+        1, pick.unsqueeze(2).expand(-1, -1, new_tokens.size(2)))  # (B, K, T+1)
+    return fin_scores, fin_logp, fin_tokens
+
+
+def _advance(beams: _Beams, state: State, finished: tuple, top: torch.Tensor, parent: torch.Tensor,
+             token: torch.Tensor, is_eos: torch.Tensor, t: int) -> tuple[_Beams, torch.Tensor]:
+    """The live hypotheses of the next step: the best K of the 2K candidates that are not EOS (there are always K:
+    each parent offers one EOS). Returns the beams, with `finished` in them, and the tokens to feed (B*K,)."""
+    B, k = top.size(0), top.size(1) // 2
+    live_top, live_pick = torch.where(is_eos, NEG_INF, top).topk(k, dim=1)  # (B, K)
+    live_token = token.gather(1, live_pick)  # (B, K)
+    rows = (torch.arange(B, device=top.device).unsqueeze(1) * k + parent.gather(1, live_pick)).view(-1)  # (B*K,)
+    tokens = beams.tokens[rows]  # (B*K, T+1)
+    tokens[:, t] = live_token.view(-1)
+    return _Beams(beams.memory, state.select(rows), live_top, tokens, *finished, beams.max_len,
+                  beams.origin), live_token.view(-1)
+
+
+def _retire(beams: _Beams, prev: torch.Tensor, done: torch.Tensor,
+            out: tuple) -> tuple[_Beams | None, torch.Tensor]:
+    """Copy the finished lists of the `done` sentences (B,) into `out` at their input positions and drop those
+    sentences from the batch; (None, prev) when none is left."""
+    k = beams.scores.size(1)
+    for target, source in zip(out, (beams.fin_scores, beams.fin_logp, beams.fin_tokens)):
+        target[beams.origin[done]] = source[done]
+    keep = (~done).nonzero().squeeze(1)
+    if keep.numel() == 0:
+        return None, prev
+    return beams.select(keep, k), prev.view(-1, k)[keep].view(-1)
 
 
 def _to_hypotheses(scores: torch.Tensor, logp: torch.Tensor, tokens: torch.Tensor) -> list[list[Hypothesis]]:
@@ -163,21 +183,6 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, **k
     return beam_search(model, src, src_lens, k=1, nbest=1, **kwargs)
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int = 0) -> list[np.ndarray]:
-    """Indices sorted by length (longest first), cut into batches of `batch_size` sentences and, if given, at most
-    `batch_tokens` padded source tokens."""
-    order = np.argsort(-lengths, kind="stable")
-    batches, start = [], 0
-    while start < len(order):
-        end = min(start + batch_size, len(order))
-        if batch_tokens:
-            longest = max(int(lengths[order[start]]), 1)
-            end = min(end, start + max(1, batch_tokens // longest))
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
 def translate_ids(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
               max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 1, batch_size: int = 64,
               batch_tokens: int = 0, device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
@@ -193,7 +198,7 @@ def translate_ids(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 
     for i in np.flatnonzero(lengths == 0):
         results[i] = [Hypothesis([], 0.0, 0.0)]
     try:
-        for index in sorted_batches(np.where(lengths == 0, 0, lengths), batch_size, batch_tokens):
+        for index in make_batches(lengths, None, batch_size=batch_size, batch_tokens=batch_tokens, longest_first=True):
             index = index[lengths[index] > 0]
             if len(index) == 0:
                 continue

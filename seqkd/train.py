@@ -32,6 +32,7 @@ from seqkd.data import collate, load_split, make_batches
 from seqkd.device import Ranks, bf16_enabled, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
+from seqkd.metrics import perplexity
 from seqkd.model import PAD, Seq2Seq
 from seqkd.prepare import load_vocabs, read_lines
 from seqkd.search import translate_ids
@@ -275,15 +276,8 @@ class Trainer:
         if self.ranks.main:
             started = time.time()
             self.model.eval()
-            split, nll, tokens = self.valid_split, 0.0, 0
-            for index in make_batches(split.src.lens, split.tgt.lens, batch_size=64):
-                batch = collate(split, index).to(self.device)
-                mask = batch.tgt_out != PAD
-                with self.autocast():
-                    logits = self.model(batch.src, batch.src_lens, batch.tgt_in, mask)
-                nll += float(torch.nn.functional.cross_entropy(logits.float(), batch.tgt_out[mask], reduction="sum"))
-                tokens += batch.n_tokens
-            result = {"valid_ppl": math.exp(min(nll / max(tokens, 1), 100))}
+            split = self.valid_split
+            result = {"valid_ppl": perplexity(self.model, split, self.device, autocast=self.autocast)}
             if self.cfg.valid_bleu:
                 n = len(split) if not self.cfg.valid_bleu_max else min(len(split), self.cfg.valid_bleu_max)
                 hyps = translate_ids(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)

@@ -168,3 +168,10 @@ def test_loss_norm_divides_the_batch_loss_by_sentences_or_by_target_tokens(tiny_
     assert n_tokens > 2 * n_sents
     # plain SGD: the update is the gradient, so the two differ by exactly tokens / sentences
     assert torch.allclose(per_sentence, per_token * (n_tokens / n_sents), rtol=1e-4, atol=1e-7)
+
+
+def test_search_batches_go_longest_first_with_ties_in_input_order_and_respect_the_token_budget():
+    lens = np.array([3, 7, 7, 1, 5, 7, 2])
+    batches = make_batches(lens, None, batch_size=3, batch_tokens=15, longest_first=True)
+    # longest first, the three 7s in input order (1, 2, 5) but 3 x 7 > 15: two of them, then 7 and 5 (2 x 7 <= 15)
+    assert [b.tolist() for b in batches] == [[1, 2], [5, 4], [0, 6, 3]]

@@ -1,7 +1,7 @@
-"""Benchmarks against OpenNMT-py, run side by side on this machine with the peer harness (../shared/peers).
+"""What the benchmarks against OpenNMT-py share: the peer harness (../shared/peers), the same data, seqkd's side.
 
-  python -m pipeline.bench train    # make bench-train: training target tokens/s of the 2x500 student on multi30k
-  python -m pipeline.bench decode   # make bench-decode: greedy and beam-5 sentences/s at batch 1/32/64/128
+  python -m pipeline.bench_train    # make bench-train: training target tokens/s of the 2x500 student on multi30k
+  python -m pipeline.bench_decode   # make bench-decode: sentences/s and BLEU, seqkd fp32 and int8 against OpenNMT-py
 
 Both use the peer harness's own data preparation (its joint SentencePiece model on ../shared/data/multi30k), so
 seqkd and OpenNMT-py read the same pieces, and alternate runs of the two tools (A B A B ...) so that the machine's
@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.common import main_guard, setup_logging
-from seqkd import io
+from pipeline.common import setup_logging
 from seqkd.io import SeqkdError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,70 +95,20 @@ def machine() -> str:
             f"({torch.get_num_threads()} threads)")
 
 
-def bench_train(args) -> dict:
-    check_peers(args)
-    runs, seqkd_data = [], None
-    for r in range(1, args.rounds + 1):
-        rows = peer_run(args, args.out / f"onmt-train-{r}", steps=args.steps, train_repeats=1, decode_repeats=0,
-                        batch=64)
-        onmt = next(x for x in rows if x["task"] == "train")
-        runs.append({"tool": "OpenNMT-py", "round": r, "steps": int(onmt["steps"]), "tok_per_s": float(onmt["tok_per_s"]),
-                     "e2e_tok_per_s": float(onmt["e2e_tok_per_s"]), "wall_s": float(onmt["wall_s"]),
-                     "params": int(onmt["params"])})
-        seqkd_data = seqkd_data or prepare_seqkd_data(args)
-        runs.append({"round": r, **seqkd_train(args, seqkd_data, args.out / f"seqkd-train-{r}", args.steps)})
-        print(f"round {r}: OpenNMT-py {runs[-2]['tok_per_s']:.0f}, seqkd {runs[-1]['tok_per_s']:.0f} tok/s", flush=True)
-    onmt_runs = [x for x in runs if x["tool"] == "OpenNMT-py"]
-    ours = [x for x in runs if x["tool"] == "seqkd"]
-    ratios = [b["tok_per_s"] / a["tok_per_s"] for a, b in zip(onmt_runs, ours)]
-    from seqkd.checkpoint import read_checkpoint
-
-    params = sum(v.numel() for v in read_checkpoint(args.out / "seqkd-train-1" / "last.pt")["model"].values())
-    result = {"what": "training target tokens/s (EOS included) after the first 25-step window, 2x500 LSTM student, "
-                      "multi30k En-De, 64 sentences per batch, SGD lr 1.0, CPU", "machine": machine(),
-              "date": time.strftime("%Y-%m-%d %H:%M %Z"), "steps": args.steps, "runs": runs,
-              "params": {"seqkd": params, "OpenNMT-py": onmt_runs[0]["params"]},
-              "median_tok_per_s": {"OpenNMT-py": median(onmt_runs, "tok_per_s"), "seqkd": median(ours, "tok_per_s")},
-              "ratio_per_round": ratios, "median_ratio": statistics.median(ratios)}
-    io.write_json(args.out / "train.json", result)
-    lines = [f"# bench-train ({result['date']})", "", result["what"] + f"; {args.steps} updates; {result['machine']}.",
-             "", "| round | OpenNMT-py tok/s | seqkd tok/s | ratio |", "|---:|---:|---:|---:|"]
-    lines += [f"| {a['round']} | {a['tok_per_s']:,.0f} | {b['tok_per_s']:,.0f} | {b['tok_per_s'] / a['tok_per_s']:.2f} |"
-              for a, b in zip(onmt_runs, ours)]
-    lines += ["", f"Medians: OpenNMT-py {result['median_tok_per_s']['OpenNMT-py']:,.0f}, seqkd "
-                  f"{result['median_tok_per_s']['seqkd']:,.0f} target tokens/s; median ratio "
-                  f"{result['median_ratio']:.2f}. Parameters: seqkd {params:,}, OpenNMT-py {onmt_runs[0]['params']:,}."]
-    with io.atomic_open(args.out / "train.md") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("train", "decode"))
+def parser(prog: str, doc: str, *, steps: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DATA, help="multi30k folder (train/valid/test.{en,de}.gz)")
     p.add_argument("--peers", type=Path, default=PEERS, help="the peer harness folder")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench")
-    p.add_argument("--steps", type=int, default=0, help="training updates (default: 300 train, 1200 decode)")
+    p.add_argument("--steps", type=int, default=steps, help="training updates")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two tools")
-    p.add_argument("--batches", default="1,32,64,128", help="decode: batch sizes in sentences")
-    p.add_argument("--teacher", type=Path, help="decode: also time this trained 4x1000 checkpoint (beam 5 and "
-                                                "greedy at batch 64), trained on the bench's data")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return p
+
+
+def prepare_args(args) -> argparse.Namespace:
     args.out = args.out.resolve()
     args.work = args.out / "peers-work"
-    args.steps = args.steps or (300 if args.what == "train" else 1200)
     setup_logging(args.out)
     if not args.data.exists():
-        raise SystemExit(f"bench: {args.data} not found (the multi30k mirror, ../shared/data/multi30k)")
-    if args.what == "train":
-        return main_guard("seqkd bench", lambda: bench_train(args) and 0)
-    from pipeline.bench_decode import run
-
-    return main_guard("seqkd bench", lambda: run(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise SeqkdError(f"{args.data} not found (the multi30k mirror, ../shared/data/multi30k)")
+    return args
