@@ -4,10 +4,12 @@ from __future__ import annotations
 import contextlib
 import math
 
+import sacrebleu
 import torch
 
 from seqkd.data import Split, collate, make_batches
 from seqkd.model import PAD, Seq2Seq
+from seqkd.search import translate_ids
 
 
 def perplexity(model, split: Split, device, *, batch_size: int = 64, autocast=contextlib.nullcontext) -> float:
@@ -37,3 +39,11 @@ def stepwise_log_probs(model, batch) -> torch.Tensor:
         log_probs, state = model.step(batch.tgt_in[:, t], state, memory)
         out.append(log_probs.float())
     return torch.stack(out, 1)
+
+
+def greedy_bleu(model, split: Split, refs: list[str], tgt_vocab, device, *, max_sentences: int = 0) -> float:
+    """sacrebleu BLEU of greedy search on the split's first `max_sentences` sentences (0 = all), detokenized."""
+    n = len(split) if not max_sentences else min(len(split), max_sentences)
+    hyps = translate_ids(model, [split.src[i] for i in range(n)], beam=1, device=device)
+    text = [tgt_vocab.decode(h[0].tokens) for h in hyps]
+    return sacrebleu.corpus_bleu(text, [refs[:n]], force=True).score

@@ -11,6 +11,7 @@ BLEU), metrics.jsonl, log.txt (set up by the entry point), manifest.json when fi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sacrebleu
 import torch
 from tqdm import tqdm
 
@@ -32,10 +32,9 @@ from seqkd.data import collate, load_split, make_batches
 from seqkd.device import Ranks, bf16_enabled, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
-from seqkd.metrics import perplexity
+from seqkd.metrics import greedy_bleu, perplexity
 from seqkd.model import PAD, Seq2Seq
 from seqkd.prepare import load_vocabs, read_lines
-from seqkd.search import translate_ids
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,46 @@ def input_files(cfg: TrainConfig) -> dict[str, Path]:
     return files
 
 
+class MetricsLog:
+    """metrics.jsonl: one JSON object per line (training windows and validations), appended as training goes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def append(self, fields: dict) -> None:
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(fields) + "\n")
+        except OSError as e:
+            raise SeqkdError(f"{self.path}: could not write ({e.strerror}); free space and run again to resume from "
+                             "last.pt") from None
+
+    def trim_after(self, step: int) -> None:
+        """Drop the lines written after `step`, the update a resumed run starts from (they will come again)."""
+        if not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                 if line and json.loads(line).get("step", 0) <= step]
+        with io.atomic_open(self.path) as f:
+            f.write("".join(line + "\n" for line in lines))
+
+
+@contextlib.contextmanager
+def stop_requests(trainer: "Trainer"):
+    """While training, SIGINT and SIGTERM set trainer.stop_requested: the loop saves last.pt after the update it is
+    in and stops (a restart resumes there). The previous handlers come back afterwards."""
+    def request(signum, _frame) -> None:
+        log.warning("signal %d: stopping after this update and saving last.pt", signum)
+        trainer.stop_requested = True
+
+    handlers = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, key: dict | None = None):
         self.cfg, self.key = cfg, key  # key: the stage key, kept in last.pt so that a resume checks its inputs
@@ -104,6 +143,7 @@ class Trainer:
         self.ranks = Ranks(self.device)
         set_threads(cfg.threads)
         self.out = Path(cfg.out_dir)
+        self.metrics = MetricsLog(self.out / "metrics.jsonl")
         self.src_vocab, self.tgt_vocab = load_vocabs(cfg.data_dir)
         self.data_manifest = io.read_manifest(cfg.data_dir)
         self.train_split = load_split(cfg.data_dir, "train", tgt_prefix=self.target_prefix())
@@ -187,29 +227,15 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda") is not None:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.trim_metrics()
+        if self.ranks.main:
+            self.metrics.trim_after(self.state.step)
         log.info("resuming %s at update %d (epoch %d, batch %d)", path, self.state.step, self.state.epoch,
                  self.state.batch_in_epoch)
 
     # ------------------------------------------------------------------------------------------ records
     def metric(self, **fields) -> None:
         if self.ranks.main:
-            try:
-                with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps(fields) + "\n")
-            except OSError as e:
-                raise SeqkdError(f"{self.out / 'metrics.jsonl'}: could not write ({e.strerror}); free space and run "
-                                 "again to resume from last.pt") from None
-
-    def trim_metrics(self) -> None:
-        """Drop metric lines written after the checkpoint we resume from (they will be written again)."""
-        path = self.out / "metrics.jsonl"
-        if not self.ranks.main or not path.exists():
-            return
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-                 if line and json.loads(line).get("step", 0) <= self.state.step]
-        with io.atomic_open(path) as f:
-            f.write("".join(line + "\n" for line in lines))
+            self.metrics.append(fields)
 
     def save(self, name: str, *, full: bool) -> None:
         rng = {"torch": torch.get_rng_state(),
@@ -279,10 +305,8 @@ class Trainer:
             split = self.valid_split
             result = {"valid_ppl": perplexity(self.model, split, self.device, autocast=self.autocast)}
             if self.cfg.valid_bleu:
-                n = len(split) if not self.cfg.valid_bleu_max else min(len(split), self.cfg.valid_bleu_max)
-                hyps = translate_ids(self.model, [split.src[i] for i in range(n)], beam=1, device=self.device)
-                text = [self.tgt_vocab.decode(h[0].tokens) for h in hyps]
-                result["valid_bleu"] = sacrebleu.corpus_bleu(text, [self.valid_refs[:n]], force=True).score
+                result["valid_bleu"] = greedy_bleu(self.model, split, self.valid_refs, self.tgt_vocab, self.device,
+                                                   max_sentences=self.cfg.valid_bleu_max)
             result["valid_s"] = round(time.time() - started, 2)
             self.model.train()
         return self.ranks.broadcast(result)
@@ -316,19 +340,14 @@ class Trainer:
         return bool(cfg.patience and st.bad_validations >= cfg.patience)
 
     # ------------------------------------------------------------------------------------------ loop
-    def request_stop(self, signum, _frame) -> None:
-        log.warning("signal %d: stopping after this update and saving last.pt", signum)
-        self.stop_requested = True
-
     def run(self) -> TrainState:
         cfg, st = self.cfg, self.state
         for group in self.optimizer.param_groups:
             group["lr"] = st.lr
-        handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         log.info("training on %s (%d threads), %s", self.device, torch.get_num_threads(),
                  "bf16 autocast" if bf16_enabled(cfg.bf16, self.device) else "fp32")
         self.model.train()
-        try:
+        with stop_requests(self):
             while not st.done and st.epoch <= cfg.epochs:
                 if self.run_epoch():
                     break
@@ -337,9 +356,6 @@ class Trainer:
                     self.after_validation(self.validate(), epoch_end=False)
                 st.done, st.stopped = True, "epochs"
                 self.save("last.pt", full=True)
-        finally:
-            for s, h in handlers.items():
-                signal.signal(s, h)
         return st
 
     def run_epoch(self) -> bool:
