@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from seqkd import corpora
+from seqkd import corpora, download
 from seqkd.corpora import Remote, SeqkdError, fetch_corpus
 
 SHARED_MULTI30K = Path("/work/shared/data/multi30k")
@@ -100,9 +100,9 @@ def server(tmp_path):
 @pytest.fixture(autouse=True)
 def quick_and_local(monkeypatch):
     """No waiting between retries, short timeouts, and no proxy between us and 127.0.0.1."""
-    monkeypatch.setattr(corpora, "RETRIES", 0)
-    monkeypatch.setattr(corpora, "BACKOFF_S", 0.0)
-    monkeypatch.setattr(corpora, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(download, "RETRIES", 0)
+    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(download, "TIMEOUT_S", 5.0)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -158,7 +158,7 @@ def test_interrupted_download_leaves_part_and_resumes_with_range(server, tmp_pat
 
 
 def test_dropped_connection_is_retried_within_one_call(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(corpora, "RETRIES", 2)
+    monkeypatch.setattr(download, "RETRIES", 2)
     archive = blob_archive(server.root)
     server.cut_after, server.cuts_left = 1000, 2
     remote = Remote("blob.tgz", f"{server.url}/blob.tgz", sha256=sha256(archive))
@@ -203,7 +203,7 @@ def test_http_errors_name_url_and_status(server, tmp_path):
     server.status = 403
     with pytest.raises(SeqkdError, match=re.escape(f"{server.url}/blob.tgz: HTTP 403")):
         fetch.get(Remote("blob.tgz", f"{server.url}/blob.tgz"))
-    server.status, corpora.RETRIES = 503, 1  # (the autouse fixture restores RETRIES)
+    server.status, download.RETRIES = 503, 1  # (the autouse fixture restores RETRIES)
     with pytest.raises(SeqkdError, match=re.escape(f"{server.url}/blob.tgz: HTTP 503")):
         fetch.get(Remote("blob.tgz", f"{server.url}/blob.tgz"))
     assert [e["status"] for e in server.log[-2:]] == [503, 503], "a 5xx answer is retried"
