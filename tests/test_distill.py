@@ -17,7 +17,7 @@ from seqkd.config import DistillConfig
 from seqkd.data import load_split
 from seqkd.distill import distill
 from seqkd.io import SeqkdError
-from seqkd.prepare import load_vocabs, read_lines
+from seqkd.prepare import read_lines
 from seqkd.search import translate_ids
 
 ROOT = Path(__file__).resolve().parents[1]

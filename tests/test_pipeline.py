@@ -21,7 +21,19 @@ def test_make_runs_every_stage_then_skips_them(tiny_run, tmp_path):
     report = json.loads((tiny_run / "report.json").read_text())
     assert [r["name"] for r in report["rows"]] == ["teacher", "baseline", "word-kd", "seq-kd",
                                                    "seq-kd+seq-inter+word-kd"]
-    assert "| Seq-KD |" in (tiny_run / "report.md").read_text()
+    teacher, *students = report["rows"]
+    for row in students:  # every student: numbers, training facts and its paired bootstrap against the baseline
+        assert row["updates"] > 0 and row["epochs"] == 1 and row["stopped"] == "epochs"
+        assert 0 <= row["bleu_greedy"] <= 100 and row["greedy_sent_per_s"] > 0 and len(row["greedy_passes_s"]) == 3
+        if row["name"] != "baseline":
+            d = row["greedy_vs_baseline"]
+            assert d["low"] <= d["delta"] <= d["high"] and 0 < d["p_value"] <= 1
+    assert teacher["updates"] > 0 and teacher["parameters"] > students[0]["parameters"]
+    assert (tiny_run / "report.png").exists() and (tiny_run / "report_curves.png").exists()
+    md = (tiny_run / "report.md").read_text()
+    assert "| Seq-KD |" in md and "[95% CI] p" in md
+    targets = (tiny_run / "distill" / "train.seqkd.de").read_text(encoding="utf-8").splitlines()
+    assert len(targets) == 1489 and all(t.strip() for t in targets)  # the tiny teacher emits real sentences
     manifests = sorted(tiny_run.rglob("manifest.json"))
     assert len(manifests) == 3 + 4  # data, teacher, distill and four student runs
     mtimes = {p: p.stat().st_mtime_ns for p in manifests}

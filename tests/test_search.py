@@ -160,8 +160,9 @@ def test_batched_equals_one_sentence_at_a_time(beam, alpha):
     together = translate_ids(model, srcs, beam=beam, nbest=beam, alpha=alpha, batch_size=7)
     for src, hyps in zip(srcs, together):
         alone = translate_ids(model, [src], beam=beam, nbest=beam, alpha=alpha, batch_size=1)[0]
-        assert [h.tokens for h in hyps] == [h.tokens for h in alone]
         assert np.allclose([h.score for h in hyps], [h.score for h in alone], atol=1e-5)
+        for a, b in zip(hyps, alone):  # the same list; two hypotheses may trade places only on a tie in score
+            assert a.tokens == b.tokens or any(abs(a.score - c.score) < 1e-5 and c.tokens == a.tokens for c in alone)
 
 
 def test_score_equals_teacher_forced_log_probability():
@@ -180,8 +181,9 @@ def test_large_beam_finds_the_brute_force_best():
         best = max((teacher_forced_log_prob(model, list(src), list(seq)), seq)
                    for n in range(4) for seq in itertools.product([UNK, 4, 5, 6], repeat=n))
         hyp = translate_ids(model, [src], beam=64, max_len_a=0, max_len_b=3, min_len=0)[0][0]
-        assert hyp.tokens == list(best[1])
+        # the best score of all 85 outputs; on a near-tie the search may return the other one of equal score
         assert hyp.score == pytest.approx(best[0], abs=1e-4)
+        assert teacher_forced_log_prob(model, list(src), hyp.tokens) == pytest.approx(best[0], abs=1e-4)
 
 
 @pytest.mark.parametrize("alpha,nbest", [(0.0, 1), (0.0, 3), (1.0, 1), (0.6, 2)])

@@ -21,6 +21,10 @@ def test_translates_stdin_to_stdout_keeping_empty_lines(tiny_teacher):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split("\n")
     assert len(lines) == 4 and lines[1] == "" and lines[3] == ""  # three lines out for three in
+    model, src_vocab, tgt_vocab, _ = load_model(tiny_teacher)
+    expected = [h[0][0] for h in translate_lines(model, src_vocab, tgt_vocab, ["the cat sees", "a big dog runs"],
+                                                 beam=3)]
+    assert [lines[0], lines[2]] == expected and all(expected)  # real translations, in input order
 
 
 def test_nbest_lines_are_id_hypothesis_score(tiny_teacher, tmp_path):
