@@ -45,10 +45,9 @@ lint:
 	$(PY) -m pyflakes seqkd pipeline tests 2>/dev/null || $(PY) -m compileall -q seqkd pipeline tests
 
 # The plan: rules for every stage of this run, written from the preset and the variables (make -n shows what would
-# run). Recomputed on every call but written only when it changes, so make does not restart for nothing and a no-op
-# make writes nothing. make -n keeps its plan outside the run folder, so that it creates nothing there.
-DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
-PLAN := $(if $(DRY_RUN),$(or $(TMPDIR),/tmp)/seqkd-plan$(subst /,-,$(abspath $(RUN))).mk,$(RUN)/plan.mk)
+# run). Recomputed on every call and written only when it changes, outside the run folder: make -n or a failed plan
+# creates nothing there, and a no-op make writes nothing at all.
+PLAN := $(or $(TMPDIR),/tmp)/seqkd-plan$(subst /,-,$(abspath $(RUN))).mk
 FORCE:
 
 ifeq ($(filter setup test help lint clean-run,$(MAKECMDGOALS)),)

@@ -7,7 +7,7 @@ stage_is_done) and redoes itself or not. What times cannot say is that a stage's
 preset: the plan compares each finished stage's recorded settings with the preset's, and a stage whose settings
 differ gets the prerequisite FORCE, so that make calls it and it stops with one line naming what changed.
 
-    python -m pipeline.plan --preset default --run_dir runs/default > runs/default/plan.mk
+    python -m pipeline.plan --preset default --run_dir runs/default    (the rules, on stdout)
 """
 from __future__ import annotations
 
