@@ -266,9 +266,24 @@ def validations(checkpoint: Path) -> list[dict]:
     return [r for r in records if "valid_ppl" in r]
 
 
+def updates_before(checkpoint: Path) -> int:
+    """The updates of the models a fine-tuned model started from (its manifest's lineage.init_from), 0 for a model
+    trained from scratch: a fine-tuned model's curve continues where its parent's ended."""
+    manifest = checkpoint.parent / "manifest.json"
+    if not manifest.exists():
+        return 0
+    parent = (json.loads(manifest.read_text(encoding="utf-8")).get("lineage") or {}).get("init_from")
+    parent = parent.get("path") if isinstance(parent, dict) else parent
+    if not parent or not (Path(parent).parent / "manifest.json").exists():
+        return 0
+    parent = Path(parent)
+    return json.loads((parent.parent / "manifest.json").read_text(encoding="utf-8")).get("updates", 0) + \
+        updates_before(parent)
+
+
 def plot_curves(entries: list[Entry], path: Path) -> bool:
     """Validation BLEU and perplexity against updates for every model, so that a reader sees whether each had
-    converged (a fine-tuned model's updates continue its parent's count from 0)."""
+    converged (a fine-tuned model's updates continue its parent's)."""
     plt = _pyplot()
     if plt is None:
         return False
@@ -277,7 +292,8 @@ def plot_curves(entries: list[Entry], path: Path) -> bool:
         points = validations(e.checkpoint)
         if not points:
             continue
-        steps = [p["step"] for p in points]
+        offset = updates_before(e.checkpoint)
+        steps = [offset + p["step"] for p in points]
         label = f"{e.group} {e.label}"
         if any("valid_bleu" in p for p in points):
             ax_bleu.plot(steps, [p.get("valid_bleu") for p in points], marker=".", label=label)
