@@ -269,16 +269,12 @@ def validations(checkpoint: Path) -> list[dict]:
 def updates_before(checkpoint: Path) -> int:
     """The updates of the models a fine-tuned model started from (its manifest's lineage.init_from), 0 for a model
     trained from scratch: a fine-tuned model's curve continues where its parent's ended."""
-    manifest = checkpoint.parent / "manifest.json"
-    if not manifest.exists():
+    manifest = io.read_manifest(checkpoint.parent) or {}
+    parent = ((manifest.get("lineage") or {}).get("init_from") or {}).get("path")
+    parent_manifest = parent and io.read_manifest(Path(parent).parent)
+    if not parent_manifest:
         return 0
-    parent = (json.loads(manifest.read_text(encoding="utf-8")).get("lineage") or {}).get("init_from")
-    parent = parent.get("path") if isinstance(parent, dict) else parent
-    if not parent or not (Path(parent).parent / "manifest.json").exists():
-        return 0
-    parent = Path(parent)
-    return json.loads((parent.parent / "manifest.json").read_text(encoding="utf-8")).get("updates", 0) + \
-        updates_before(parent)
+    return parent_manifest.get("updates", 0) + updates_before(Path(parent))
 
 
 def plot_curves(entries: list[Entry], path: Path) -> bool:
