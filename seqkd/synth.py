@@ -443,6 +443,20 @@ def render_target(s: Sentence, rng: random.Random) -> list[str]:
     return _Target(rng).sentence(s)
 
 
+class _Midpoint(random.Random):
+    """A random source whose every draw is 0.5 (see render_most_likely)."""
+
+    def random(self) -> float:
+        return 0.5
+
+
+def render_most_likely(s: Sentence) -> list[str]:
+    """The most likely translation of `s`: the most likely alternative of every free choice. Every choice is drawn
+    as `rng.random() < p` or by cumulative weights whose first alternative has a probability above 0.5 (the tables
+    at the top), so a draw of 0.5 takes the likelier side of each one."""
+    return _Target(_Midpoint()).sentence(s)
+
+
 def _zipf_cum(n: int) -> list[float]:
     """Cumulative weights 1 / (rank + ZIPF_OFFSET) for ranks 1..n."""
     return list(itertools.accumulate(1.0 / (rank + ZIPF_OFFSET) for rank in range(1, n + 1)))
@@ -500,13 +514,14 @@ class _Sampler:
                 return s
 
 
-def generate(seed: int = 1, n_train: int = 30000, n_valid: int = 1000,
-             n_test: int = 1000) -> dict[str, tuple[list[str], list[str]]]:
+def generate(seed: int = 1, n_train: int = 30000, n_valid: int = 1000, n_test: int = 1000,
+             most_likely: bool = False) -> dict[str, tuple[list[str], list[str]]]:
     """Returns {"train": (src_lines, tgt_lines), "valid": (...), "test": (...)}; each line one sentence, words
     separated by single spaces, no newline characters, no empty lines.
 
     About REPEAT_P of the training pairs reuse the meaning (hence the source) of an earlier training pair with a
-    freshly drawn translation; valid and test are fresh samples.
+    freshly drawn translation; valid and test are fresh samples. With `most_likely`, the target lines are the most
+    likely translations of the same meanings instead of the drawn references (the oracle of a deterministic model).
     """
     lex = build_lexicon()
     corpus = {}
@@ -520,6 +535,7 @@ def generate(seed: int = 1, n_train: int = 30000, n_valid: int = 1000,
                 s = sampler.sentence()
             meanings.append(s)
             src.append(" ".join(render_source(s)))
-            tgt.append(" ".join(render_target(s, rng)))
+            drawn = render_target(s, rng)  # drawn in any case: the stream, hence the meanings, stay the corpus's
+            tgt.append(" ".join(render_most_likely(s) if most_likely else drawn))
         corpus[split] = (src, tgt)
     return corpus

@@ -119,6 +119,17 @@ def test_one_meaning_has_several_translations_with_a_clear_mode(lex):
     participles = {t.participle() for t in clause.verb.tgt}
     perfect = sum(n for text, n in counts.items() if participles & set(text.split()))
     assert 0.55 * 5000 < perfect < 0.65 * 5000  # PERFECT_P = 0.6: perfect vs preterite for the past tense
+    assert " ".join(synth.render_most_likely(sentence)) == counts.most_common(1)[0][0]  # the most frequent one
+
+
+def test_most_likely_translations_keep_the_corpus_meanings(small):
+    oracle = synth.generate(seed=3, n_train=2000, n_valid=300, n_test=200, most_likely=True)
+    for split in ("train", "valid", "test"):
+        assert oracle[split][0] == small[split][0]  # same sources: the drawn references still consume the stream
+        same = sum(a == b for a, b in zip(oracle[split][1], small[split][1]))
+        assert 0 < same < 0.5 * len(small[split][1])  # the mode is the likeliest, yet most references differ
+    repeats = [t for s, t in zip(*oracle["train"]) if oracle["train"][0].count(s) > 1]
+    assert repeats and all(repeats.count(t) > 1 for t in repeats)  # one source, one most likely translation
 
 
 def _content_ids(lex: synth.Lexicon) -> tuple[dict, dict]:
