@@ -29,9 +29,9 @@ def test_oracle_refuses_other_corpora_and_short_files(tiny_run: Path, tiny_data:
     assert "short.txt: 1 lines, the valid split has 60" in capsys.readouterr().err
     assert synth_oracle.main(["--data_dir", str(tmp_path)]) == 2
     assert "no finished data stage there" in capsys.readouterr().err
-    other = tmp_path / "other"  # the same run's data with one source line changed: not this generator's corpus
+    other = tmp_path / "other"  # the same run's data with one reference changed: not this generator's corpus
     shutil.copytree(tiny_run / "data", other)
-    lines = (other / "valid.en").read_text(encoding="utf-8").splitlines()
-    (other / "valid.en").write_text("\n".join(["a different sentence ."] + lines[1:]) + "\n", encoding="utf-8")
+    lines = (other / "valid.de").read_text(encoding="utf-8").splitlines()
+    (other / "valid.de").write_text("\n".join(["ein anderer satz ."] + lines[1:]) + "\n", encoding="utf-8")
     assert synth_oracle.main(["--data_dir", str(other)]) == 2
-    assert "valid.en: not the sources this generator makes for seed 1" in capsys.readouterr().err
+    assert "valid.de: not the references this generator makes for seed 1" in capsys.readouterr().err
