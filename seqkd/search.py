@@ -1,7 +1,11 @@
 """Greedy and beam search, batched over sentences and beams together.
 
 The model is reached only through `encode` and `step`. Per step, for B live sentences with K beams each:
-  scores (B, K) + log_probs (B, K, V) -> top 2K of (B, K*V) -> beam = idx // V, token = idx % V.
+  log_probs (B, K, V) -> each beam's top 2K words (B, K, 2K) -> + scores (B, K, 1) -> top 2K of (B, K*2K).
+A sentence's best 2K candidates are among its beams' best 2K each, so the two-stage top-k is the top 2K of all K*V;
+it spares the search a pass that adds the scores to all K*V log-probabilities (the vocabulary-sized work of a step
+is the output product, its log-softmax and one top-k). The step's log-probabilities are masked in place (words never
+generated, and EOS where the length rules forbid it), so `step` must return a tensor of its own.
 Each parent offers exactly one end-of-sentence candidate, so the top 2K always hold K others: an EOS never takes a
 live slot. EOS candidates inside the top K finish; their score is length-normalized there and only there
 (score / length**alpha). Finished hypotheses live in tensors (B, K); a sentence is done when it holds K of them, or
@@ -88,21 +92,22 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, *, k:
     prev = torch.full((B0 * k,), BOS, dtype=torch.long, device=dev)
     not_eos = torch.ones(1, 1, V, dtype=torch.bool, device=dev)
     not_eos[..., EOS] = False
-    never = torch.zeros(1, 1, V, dtype=torch.bool, device=dev)
-    never[..., [PAD, BOS]] = True  # padding and start symbols are never generated
+    never = torch.tensor([PAD, BOS], device=dev)  # padding and start symbols are never generated
+    limits = set(max_len.tolist())  # the steps at which some sentence must end (known here: no sync in the loop)
+    n = min(2 * k, V)  # candidates per beam
 
     for t in range(T + 1):
         B = beams.scores.size(0)
         log_probs, state = model.step(prev, beams.state, beams.memory)  # (B*K, V)
-        log_probs = log_probs.float().view(B, k, V)
+        log_probs = log_probs.float().view(B, k, V).index_fill_(2, never, NEG_INF)
         at_limit = (beams.max_len == t).view(B, 1, 1)  # t tokens so far: only EOS may follow
-        banned = (at_limit & not_eos) | never
+        if t in limits:
+            log_probs.masked_fill_(at_limit & not_eos, NEG_INF)
         if t < min_len:  # too short to end, except where the length limit says it must
-            banned = banned | (~at_limit & ~not_eos)
-        log_probs = log_probs.masked_fill(banned, NEG_INF)
-        cand = (beams.scores.unsqueeze(2) + log_probs).view(B, k * V)  # (B, K*V)
-        top, idx = cand.topk(2 * k, dim=1)  # (B, 2K)
-        parent, token = idx // V, idx % V  # (B, 2K) each
+            log_probs[:, :, EOS].masked_fill_(~at_limit.view(B, 1), NEG_INF)
+        beam_top, beam_token = log_probs.topk(n, dim=2)  # (B, K, n)
+        top, idx = (beams.scores.unsqueeze(2) + beam_top).view(B, k * n).topk(2 * k, dim=1)  # (B, 2K)
+        parent, token = idx // n, beam_token.view(B, k * n).gather(1, idx)  # (B, 2K) each
         is_eos = token == EOS
         finished = _finish(beams, top[:, :k], parent[:, :k], is_eos[:, :k], t, alpha)
         beams, prev = _advance(beams, state, finished, top, parent, token, is_eos, t)

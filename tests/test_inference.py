@@ -5,7 +5,8 @@ import torch
 
 from seqkd.checkpoint import load_model
 from seqkd.config import ModelConfig
-from seqkd.inference import InferenceModel, Int8LSTM, Linear, from_int8_state, quantize, save_int8
+from seqkd.inference import (InferenceModel, Int8LSTM, Linear, doubled, from_int8_state, gate_rows, quantize,
+                             save_int8)
 from seqkd.model import BOS, Seq2Seq
 from seqkd.search import translate_ids
 
@@ -48,7 +49,8 @@ def test_the_fp32_path_computes_what_the_model_computes(bidirectional):
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_int8_encoder_lstm_follows_each_sentence_length_like_torchs_packed_lstm(bidirectional):
-    """Int8LSTM's own bookkeeping (lengths, the backward direction, final states) with fp32 products."""
+    """Int8LSTM's own bookkeeping (lengths, the backward direction, final states) and its tanh-free cell, with fp32
+    products."""
     m = model(bidirectional)
     lstm = m.encoder.lstm
     layers = []
@@ -56,8 +58,10 @@ def test_the_int8_encoder_lstm_follows_each_sentence_length_like_torchs_packed_l
         dirs = []
         for suffix in ["", "_reverse"][:2 if bidirectional else 1]:
             w = {n: getattr(lstm, f"{n}_l{i}{suffix}").detach() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            dirs.append((Linear(w["weight_ih"], w["bias_ih"] + w["bias_hh"], int8=False),
-                         Linear(w["weight_hh"], None, int8=False)))
+            ih = {"weight": w["weight_ih"], "bias": w["bias_ih"] + w["bias_hh"]}
+            hh = {"weight": w["weight_hh"], "bias": None}
+            ih, hh = (doubled(spec, gate_rows(spec)) for spec in (ih, hh))  # as the path builds them
+            dirs.append((Linear(ih["weight"], ih["bias"], int8=False), Linear(hh["weight"], None, int8=False)))
         layers.append(dirs)
     src, lens = batch(1)
     x = m.encoder.emb(src).detach()
