@@ -76,8 +76,8 @@ class TrainConfig:
     data_dir: str = opt("runs/default/data", "prepared data (the data stage's out_dir)")
     out_dir: str = opt("runs/default/teacher", "checkpoints, logs and metrics go here")
     model: ModelConfig = opt(ModelConfig(), "model sizes")
-    targets: str = opt("ref", "training targets: the references, or a distillation stage's output",
-                       ("ref", "seq-kd", "seq-inter"))
+    targets: str = opt("ref", "training targets: the references, a distillation stage's output, or ref+seq-kd: "
+                       "both, each source twice (Gordon & Duh 2019)", ("ref", "seq-kd", "seq-inter", "ref+seq-kd"))
     distill_dir: Optional[str] = opt(None, "distillation stage folder (for targets seq-kd / seq-inter)")
     init_from: Optional[str] = opt(None, "start from this checkpoint's weights (fine-tuning)")
     kd_teacher: Optional[str] = opt(None, "the teacher checkpoint Word-KD learns from (kd_alpha > 0)")

@@ -59,6 +59,13 @@ def load_split(data_dir: str | Path, split: str, *, tgt_prefix: str | Path | Non
     return Split(src, tgt)
 
 
+def concat(a: Split, b: Split) -> Split:
+    """The pairs of `a`, then those of `b` (in memory: a training set that mixes two kinds of targets)."""
+    def side(x: Side, y: Side) -> Side:
+        return Side(np.concatenate([x.tok, y.tok]), np.concatenate([x.off, y.off[1:] + x.off[-1]]))
+    return Split(side(a.src, b.src), side(a.tgt, b.tgt) if a.tgt is not None and b.tgt is not None else None)
+
+
 class Batch(NamedTuple):
     src: torch.Tensor  # (B, S) padded with PAD
     src_lens: torch.Tensor  # (B,)

@@ -23,9 +23,10 @@ from seqkd.speed import matmul_gflops
 log = logging.getLogger(__name__)
 
 TITLES = {"teacher": "Teacher", "baseline": "Baseline", "word-kd": "Word-KD", "seq-kd": "Seq-KD",
-          "baseline+seq-inter": "Baseline + Seq-Inter", "word-kd+seq-inter": "Word-KD + Seq-Inter",
-          "seq-kd+seq-inter": "Seq-KD + Seq-Inter", "seq-kd+word-kd": "Seq-KD + Word-KD",
-          "seq-kd+seq-inter+word-kd": "Seq-KD + Seq-Inter + Word-KD", "teacher+seq-inter": "Teacher + Seq-Inter"}
+          "ref+seq-kd": "References + Seq-KD", "baseline+seq-inter": "Baseline + Seq-Inter",
+          "word-kd+seq-inter": "Word-KD + Seq-Inter", "seq-kd+seq-inter": "Seq-KD + Seq-Inter",
+          "seq-kd+word-kd": "Seq-KD + Word-KD", "seq-kd+seq-inter+word-kd": "Seq-KD + Seq-Inter + Word-KD",
+          "teacher+seq-inter": "Teacher + Seq-Inter"}
 BUSY_CORES = 0.25  # other processes using more than this many cores while a speed was measured: a warning
 SPREAD = 1.5  # slowest / fastest timed pass (of at least MIN_PASS_S), or matmul calibration, above this: a warning
 MIN_PASS_S = 1.0  # shorter passes vary by nature (an idle 2-core VM: matmul speed varies by 10-20%)

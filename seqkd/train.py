@@ -28,7 +28,7 @@ from tqdm import tqdm
 from seqkd import io, schedule
 from seqkd.checkpoint import check_vocab, load_model, read_checkpoint, save_checkpoint
 from seqkd.config import TrainConfig, key_settings, to_dict
-from seqkd.data import collate, load_split, make_batches
+from seqkd.data import collate, concat, load_split, make_batches
 from seqkd.device import Ranks, bf16_enabled, resolve_device, set_threads
 from seqkd.io import SeqkdError
 from seqkd.losses import kd_objective
@@ -38,7 +38,7 @@ from seqkd.prepare import load_vocabs, read_lines
 
 log = logging.getLogger(__name__)
 
-TARGET_FILES = {"seq-kd": "train.seqkd", "seq-inter": "train.seqinter"}
+TARGET_FILES = {"seq-kd": "train.seqkd", "seq-inter": "train.seqinter", "ref+seq-kd": "train.seqkd"}
 
 
 @dataclass
@@ -147,6 +147,8 @@ class Trainer:
         self.src_vocab, self.tgt_vocab = load_vocabs(cfg.data_dir)
         self.data_manifest = io.read_manifest(cfg.data_dir)
         self.train_split = load_split(cfg.data_dir, "train", tgt_prefix=self.target_prefix())
+        if cfg.targets == "ref+seq-kd":  # the references and the teacher's beam output: every source twice
+            self.train_split = concat(load_split(cfg.data_dir, "train"), self.train_split)
         self.valid_split = load_split(cfg.data_dir, "valid")
         self.valid_refs = read_lines(Path(cfg.data_dir) / f"valid.{self.data_manifest['tgt_lang']}")
         torch.manual_seed(cfg.seed)

@@ -12,7 +12,7 @@ import torch
 
 from seqkd.checkpoint import read_checkpoint
 from seqkd.config import ModelConfig
-from seqkd.data import make_batches
+from seqkd.data import concat, load_split, make_batches
 from seqkd.io import SeqkdError
 from seqkd.train import train
 from tests.conftest import tiny_train_config
@@ -175,3 +175,23 @@ def test_search_batches_go_longest_first_with_ties_in_input_order_and_respect_th
     batches = make_batches(lens, None, batch_size=3, batch_tokens=15, longest_first=True)
     # longest first, the three 7s in input order (1, 2, 5) but 3 x 7 > 15: two of them, then 7 and 5 (2 x 7 <= 15)
     assert [b.tolist() for b in batches] == [[1, 2], [5, 4], [0, 6, 3]]
+
+
+def test_ref_plus_seq_kd_trains_on_the_references_and_the_distilled_targets_each_source_twice(tiny_data, tmp_path):
+    ref = load_split(tiny_data, "train")
+    distill = tmp_path / "distill"
+    distill.mkdir()
+    # distilled targets: each reference reversed, so that the two halves differ
+    np.save(distill / "train.seqkd.tok.npy", np.concatenate([ref.tgt[i][::-1] for i in range(len(ref))]).astype(ref.tgt.tok.dtype))
+    np.save(distill / "train.seqkd.off.npy", np.asarray(ref.tgt.off))
+    mixed = concat(ref, load_split(tiny_data, "train", tgt_prefix=distill / "train.seqkd"))
+    n = len(ref)
+    assert len(mixed) == 2 * n
+    for i in (0, 1, n - 1):
+        assert np.array_equal(mixed.src[i], ref.src[i]) and np.array_equal(mixed.src[n + i], ref.src[i])
+        assert np.array_equal(mixed.tgt[i], ref.tgt[i]) and np.array_equal(mixed.tgt[n + i], ref.tgt[i][::-1])
+    one = train(tiny_train_config(tiny_data, tmp_path / "ref", epochs=1, valid_bleu=False))
+    both = train(tiny_train_config(tiny_data, tmp_path / "both", epochs=1, valid_bleu=False, targets="ref+seq-kd",
+                                   distill_dir=str(distill)))
+    assert 2 * one["updates"] - 1 <= both["updates"] <= 2 * one["updates"] + 1
+    assert both["lineage"]["targets"] == "ref+seq-kd" and both["lineage"]["distill_dir"] == str(distill)
