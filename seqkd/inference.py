@@ -57,8 +57,8 @@ def doubled(spec: dict, rows: slice | None = None) -> dict:
 
 def gate_rows(spec: dict) -> slice:
     """The rows of an LSTM product (4h outputs in torch's order i, f, g, o) that feed the cell input g."""
-    h = len(spec["bias"] if spec.get("bias") is not None else spec.get("scale", spec.get("weight"))) // 4
-    return slice(2 * h, 3 * h)
+    rows = len(spec["scale"]) if "scale" in spec else len(spec["weight"])
+    return slice(rows // 2, 3 * rows // 4)
 
 
 def lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
