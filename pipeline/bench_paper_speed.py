@@ -21,6 +21,7 @@ from seqkd import io
 from seqkd.checkpoint import load_model
 from seqkd.data import load_split
 from seqkd.inference import quantize
+from seqkd.model import count_parameters
 from seqkd.prepare import read_lines
 from seqkd.speed import time_decode
 
@@ -36,7 +37,7 @@ def bench(args: argparse.Namespace) -> None:
         model, _, tgt_vocab, _ = load_model(checkpoint)
         cfg = model.cfg
         shape = f"{cfg.layers} x {cfg.hidden}{' bidirectional' if cfg.bidirectional else ''}"
-        params = sum(p.numel() for p in model.parameters())
+        params = count_parameters(model)
         for precision, m in (("fp32", model), ("int8", quantize(model))):
             speed, hyps = time_decode(m, sources, beam=beam, batch_size=args.batch_size, passes=args.passes,
                                       alpha=1.0, max_len_a=1.25, max_len_b=5)

@@ -78,7 +78,7 @@ class TrainConfig:
     model: ModelConfig = opt(ModelConfig(), "model sizes")
     targets: str = opt("ref", "training targets: the references, a distillation stage's output, or ref+seq-kd: "
                        "both, each source twice (Gordon & Duh 2019)", ("ref", "seq-kd", "seq-inter", "ref+seq-kd"))
-    distill_dir: Optional[str] = opt(None, "distillation stage folder (for targets seq-kd / seq-inter)")
+    distill_dir: Optional[str] = opt(None, "distillation stage folder (for targets seq-kd, seq-inter, ref+seq-kd)")
     init_from: Optional[str] = opt(None, "start from this checkpoint's weights (fine-tuning)")
     kd_teacher: Optional[str] = opt(None, "the teacher checkpoint Word-KD learns from (kd_alpha > 0)")
     kd_alpha: float = opt(0.0, "Word-KD weight: loss = (1 - a) NLL + a CE(teacher, student); 0 = plain NLL")
