@@ -16,7 +16,7 @@ HERE = Path(__file__).parent
 PRESETS = HERE / "presets"
 CONFIGS = HERE / "configs"
 PRESET_KEYS = ("description", "run_dir", "data", "teacher", "distill", "students", "evaluate", "report", "paper")
-STUDENT_KEYS = ("sizes", "names", "seeds", "train", "finetune", "size_overrides")
+STUDENT_KEYS = ("sizes", "names", "seeds", "train", "finetune", "size_overrides", "name_overrides")
 SIZES = ("student", "student-small")
 
 
@@ -36,6 +36,9 @@ def load_preset(name: str) -> dict:
     for key in preset.get("students", {}):
         if key not in STUDENT_KEYS:
             raise SeqkdError(f"{path}: students: unknown key '{key}'; known keys: {', '.join(STUDENT_KEYS)}")
+    for name in preset.get("students", {}).get("name_overrides", {}):
+        if name not in preset["students"].get("names", []):
+            raise SeqkdError(f"{path}: students.name_overrides: '{name}' is not one of students.names")
     preset["_path"] = str(path)
     preset["_name"] = path.stem
     return preset
@@ -117,6 +120,7 @@ def student_layers(preset: dict, run: Path, name: str, size: str, seed: int | No
         layers.append(({"init_from": str(parent_dir / "best.pt")}, method_path))
         layers.append((students.get("finetune", {}), preset["_path"] + ": students.finetune"))
     layers.append((method, method_path))
+    layers.append((students.get("name_overrides", {}).get(name, {}), preset["_path"] + f": students.name_overrides.{name}"))
     if seed is not None:
         layers.append(({"seed": seed}, preset["_path"] + ": students.seeds"))
     return layers

@@ -26,6 +26,7 @@ TITLES = {"teacher": "Teacher", "baseline": "Baseline", "word-kd": "Word-KD", "s
           "ref+seq-kd": "References + Seq-KD", "baseline+seq-inter": "Baseline + Seq-Inter",
           "word-kd+seq-inter": "Word-KD + Seq-Inter", "seq-kd+seq-inter": "Seq-KD + Seq-Inter",
           "seq-kd+word-kd": "Seq-KD + Word-KD", "seq-kd+seq-inter+word-kd": "Seq-KD + Seq-Inter + Word-KD",
+          "ref+seq-kd+seq-inter+word-kd": "References + Seq-KD, fine-tuned: Seq-Inter + Word-KD",
           "teacher+seq-inter": "Teacher + Seq-Inter"}
 BUSY_CORES = 0.25  # other processes using more than this many cores while a speed was measured: a warning
 SPREAD = 1.5  # slowest / fastest timed pass (of at least MIN_PASS_S), or matmul calibration, above this: a warning
@@ -175,16 +176,17 @@ def summary(table: list[dict]) -> list[str]:
     teacher = by.get(("teacher", "teacher", ""))
     out = []
     for (group, name, seed), kd in by.items():
-        if name != "seq-kd":
+        if name not in ("seq-kd", "ref+seq-kd"):
             continue
+        title = TITLES[name]
         base = by.get((group, "baseline", seed))
         where = group + (f" ({seed})" if seed else "")
         if base:
-            out.append(f"- {where}: Seq-KD greedy BLEU {kd['bleu_greedy']:.2f} vs baseline greedy "
+            out.append(f"- {where}: {title} greedy BLEU {kd['bleu_greedy']:.2f} vs baseline greedy "
                        f"{base['bleu_greedy']:.2f}: {diff_cell(kd, 'greedy')}; baseline beam {base['bleu_beam']:.2f}; "
-                       f"Seq-KD greedy vs its own beam: {kd['bleu_greedy']:.2f} / {kd['bleu_beam']:.2f}.")
+                       f"{title} greedy vs its own beam: {kd['bleu_greedy']:.2f} / {kd['bleu_beam']:.2f}.")
         if teacher:
-            out.append(f"- {where}: Seq-KD greedy decodes {kd['greedy_sent_per_s'] / teacher['beam_sent_per_s']:.1f}x "
+            out.append(f"- {where}: {title} greedy decodes {kd['greedy_sent_per_s'] / teacher['beam_sent_per_s']:.1f}x "
                        f"as many sentences/s as the teacher's beam search, at {kd['bleu_greedy']:.2f} vs "
                        f"{teacher['bleu_beam']:.2f} BLEU.")
     return out

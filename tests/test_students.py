@@ -159,3 +159,21 @@ def test_a_preset_with_two_seeds_trains_each_student_twice_with_same_seed_parent
     plan = rules(str(preset_path), run)
     assert "--student seq-kd --size student --student_seed 8" in plan
     assert f"{run}/students/student/seq-kd.seed8/manifest.json" in plan.split("STUDENT_TARGETS := ")[1].split("\n")[0]
+
+
+def test_name_overrides_change_one_student_and_name_students_the_preset_trains(tmp_path):
+    """`students.name_overrides.NAME` is the last word on that student's keys (ref+seq-kd's epochs are twice as
+    long, so a preset gives it half as many), and the others keep the preset's."""
+    text = (presets.PRESETS / "tiny.yaml").read_text()
+    preset_path = tmp_path / "overrides.yaml"
+    preset_path.write_text(text.replace("  names: [baseline, word-kd, seq-kd, seq-kd+seq-inter+word-kd]\n",
+                                           "  names: [baseline, ref+seq-kd]\n  name_overrides: {ref+seq-kd: {epochs: 7}}\n"))
+    preset = presets.load_preset(str(preset_path))
+    run = tmp_path / "run"
+    mixed = build(TrainConfig, presets.student_layers(preset, run, "ref+seq-kd", "student"))
+    plain = build(TrainConfig, presets.student_layers(preset, run, "baseline", "student"))
+    assert mixed.epochs == 7 and plain.epochs != 7 and mixed.targets == "ref+seq-kd"
+    preset_path.write_text(text.replace("  names: [baseline, word-kd, seq-kd, seq-kd+seq-inter+word-kd]\n",
+                                           "  names: [baseline]\n  name_overrides: {ref+seq-kd: {epochs: 7}}\n"))
+    with pytest.raises(SeqkdError, match=r"overrides.yaml: students.name_overrides: 'ref\+seq-kd' is not one of"):
+        presets.load_preset(str(preset_path))
