@@ -6,9 +6,13 @@ by round. Both use the length limit 1.25 x source length + 5 and length normaliz
 defaults, as the peer harness runs it). Every row has its BLEU; seqkd also reports its decoder's achieved GFLOP/s
 (fp32) next to a plain matrix product's.
 
+int8 also runs with a vocabulary shortlist (`seqkd shortlist` on the bench's training pairs with its defaults,
+chosen on the validation set: the 500 most frequent target pieces and 10 per source piece; seqkd.shortlist), a row
+of its own with its BLEU.
+
 Whole file: `seqkd translate` on the test file as a user runs it (process start and model load included, sorted
-by length), fp32 and int8, against `onmt_translate`, each tool at its fastest of the batch sizes, timed the same way
-(the peer harness's /usr/bin/time). Results: runs/bench/decode.{json,md}.
+by length), fp32, int8 and int8 with the shortlist, against `onmt_translate`, each tool at its fastest of the batch
+sizes, timed the same way (the peer harness's /usr/bin/time). Results: runs/bench/decode.{json,md}.
 """
 from __future__ import annotations
 
@@ -23,31 +27,45 @@ from pipeline.bench_common import (check_peers, machine, median, parser, peer_ru
                                    seqkd_train)
 from pipeline.common import entry
 from seqkd import io
+from seqkd import shortlist as shortlists
 from seqkd.checkpoint import load_model
 from seqkd.data import load_split
 from seqkd.inference import quantize, save_int8
 from seqkd.prepare import read_lines
+from seqkd.search import translate_ids
 from seqkd.speed import matmul_gflops, time_decode
 
 SEARCH = dict(alpha=1.0, max_len_a=1.25, max_len_b=5)
-TOOLS = ("seqkd fp32", "seqkd int8", "OpenNMT-py")
+TOOLS = ("seqkd fp32", "seqkd int8", "seqkd int8 shortlist", "OpenNMT-py")
+OURS = TOOLS[:3]
 
 
-def seqkd_decode(model, sources, refs, tgt_vocab, beam: int, batch: int) -> dict:
-    speed, hyps = time_decode(model, sources, beam=beam, batch_size=batch, passes=1, **SEARCH)
+def seqkd_decode(model, sources, refs, tgt_vocab, beam: int, batch: int, shortlist=None) -> dict:
+    if shortlist is None:
+        speed, hyps = time_decode(model, sources, beam=beam, batch_size=batch, passes=1, **SEARCH)
+        row = {"sent_per_s": speed.sent_per_s, "tok_per_s": speed.tok_per_s, "seconds": speed.seconds,
+               "gflops": speed.gflops, "matmul_gflops": matmul_gflops(0.3), "mean_len": speed.tokens / speed.sentences,
+               "other_cores": speed.other_cores}
+    else:  # the same warm-up batch and one timed pass as time_decode (which counts FLOPs on the full vocabulary)
+        translate_ids(model, sources[:batch], beam=beam, batch_size=batch, shortlist=shortlist, **SEARCH)
+        started = time.perf_counter()
+        hyps = translate_ids(model, sources, beam=beam, batch_size=batch, shortlist=shortlist, **SEARCH)
+        seconds = time.perf_counter() - started
+        tokens = sum(len(h[0].tokens) for h in hyps)
+        row = {"sent_per_s": len(sources) / seconds, "tok_per_s": tokens / seconds, "seconds": seconds,
+               "mean_len": tokens / len(sources)}
     text = [tgt_vocab.decode(h[0].tokens) for h in hyps]
-    return {"beam": beam, "batch": batch, "sent_per_s": speed.sent_per_s, "tok_per_s": speed.tok_per_s,
-            "seconds": speed.seconds, "gflops": speed.gflops, "matmul_gflops": matmul_gflops(0.3),
-            "mean_len": speed.tokens / speed.sentences, "other_cores": speed.other_cores,
-            "bleu": sacrebleu.corpus_bleu(text, [refs]).score}
+    return {"beam": beam, "batch": batch, **row, "bleu": sacrebleu.corpus_bleu(text, [refs]).score}
 
 
-def whole_file(checkpoint: Path, src: Path, refs: list[str], beam: int, batch: int, out: Path) -> dict:
+def whole_file(checkpoint: Path, src: Path, refs: list[str], beam: int, batch: int, out: Path,
+               shortlist: Path | None = None) -> dict:
     """`seqkd translate` on the whole test file as a command: sentences/s of the whole process."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "translate", "--checkpoint", str(checkpoint), "--input",
                     str(src), "--output", str(out), "--beam", str(beam), "--alpha", "1.0", "--max_len_a", "1.25",
-                    "--max_len_b", "5", "--batch_size", str(batch), "--device", "cpu"], check=True, capture_output=True)
+                    "--max_len_b", "5", "--batch_size", str(batch), "--device", "cpu",
+                    *(["--shortlist", str(shortlist)] if shortlist else [])], check=True, capture_output=True)
     seconds = time.perf_counter() - started
     hyps = out.read_text(encoding="utf-8").splitlines()
     return {"beam": beam, "batch": batch, "seconds": seconds, "e2e_sent_per_s": len(hyps) / seconds,
@@ -70,6 +88,10 @@ def run(argv: list[str]) -> int:
     model, _, tgt_vocab, state = load_model(ours / "last.pt")
     int8 = quantize(model)
     save_int8(ours / "int8.pt", int8, state["vocab"])
+    shortlist_path = ours / "shortlist.pt"
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "shortlist", "--data_dir", str(data_dir), "--out",
+                    str(shortlist_path)], check=True)
+    shortlist = shortlists.load(shortlist_path)
     test = load_split(data_dir, "test")
     sources = [test.src[i] for i in range(len(test))]
     refs = read_lines(data_dir / "test.de")
@@ -79,8 +101,9 @@ def run(argv: list[str]) -> int:
     for r in range(1, args.rounds + 1):
         for batch in batches:
             for beam in (1, 5):
-                for tool, m in (("seqkd fp32", model), ("seqkd int8", int8)):
-                    row = {"round": r, "tool": tool, **seqkd_decode(m, sources, refs, tgt_vocab, beam, batch)}
+                for tool, m, short in (("seqkd fp32", model, None), ("seqkd int8", int8, None),
+                                       ("seqkd int8 shortlist", int8, shortlist)):
+                    row = {"round": r, "tool": tool, **seqkd_decode(m, sources, refs, tgt_vocab, beam, batch, short)}
                     runs.append(row)
                     print(f"round {r} batch {batch} beam {beam}: {tool} {row['sent_per_s']:.1f} sent/s, "
                           f"BLEU {row['bleu']:.2f}", flush=True)
@@ -94,10 +117,12 @@ def run(argv: list[str]) -> int:
                     print(f"round {r} batch {batch} {x['task']}: OpenNMT-py {runs[-1]['sent_per_s']:.1f} sent/s",
                           flush=True)
         # 3. the whole file as a command, at each batch size (as OpenNMT-py's, of which the best counts)
-        for tool, ckpt in (("seqkd fp32", ours / "last.pt"), ("seqkd int8", ours / "int8.pt")):
+        for tool, ckpt, short in (("seqkd fp32", ours / "last.pt", None), ("seqkd int8", ours / "int8.pt", None),
+                                  ("seqkd int8 shortlist", ours / "int8.pt", shortlist_path)):
             for beam in (1, 5):
                 for batch in batches:
-                    row = whole_file(ckpt, data_dir / "test.en", refs, beam, batch, args.out / f"whole-{beam}.txt")
+                    row = whole_file(ckpt, data_dir / "test.en", refs, beam, batch, args.out / f"whole-{beam}.txt",
+                                     short)
                     runs.append({"round": r, "tool": tool, "whole_file": True, **row})
                     print(f"round {r} whole file beam {beam} batch {batch}: {tool} {row['e2e_sent_per_s']:.1f} "
                           f"sent/s", flush=True)
@@ -118,7 +143,7 @@ def write(args, runs: list[dict], batches: list[int]) -> int:
                 if rows:
                     row[tool] = {"sent_per_s": median(rows, "sent_per_s"), "bleu": median(rows, "bleu")}
             if "OpenNMT-py" in row:
-                for tool in TOOLS[:2]:
+                for tool in OURS:
                     row[tool]["ratio"] = row[tool]["sent_per_s"] / row["OpenNMT-py"]["sent_per_s"]
             row["gflops"] = median(pick("seqkd fp32", beam, batch), "gflops")
             row["matmul_gflops"] = median(pick("seqkd fp32", beam, batch), "matmul_gflops")
@@ -128,7 +153,7 @@ def write(args, runs: list[dict], batches: list[int]) -> int:
         onmt = [(median(pick("OpenNMT-py", beam, b), "e2e_sent_per_s"), b) for b in batches if pick("OpenNMT-py", beam, b)]
         best, best_batch = max(onmt) if onmt else (None, None)
         whole[beam] = {"OpenNMT-py": {"e2e_sent_per_s": best, "batch": best_batch}}
-        for tool in TOOLS[:2]:
+        for tool in OURS:
             fastest, batch = max((median(pick(tool, beam, b, whole=True), "e2e_sent_per_s"), b) for b in batches)
             rows = pick(tool, beam, batch, whole=True)
             whole[beam][tool] = {"e2e_sent_per_s": fastest, "batch": batch, "bleu": median(rows, "bleu"),
@@ -140,7 +165,8 @@ def write(args, runs: list[dict], batches: list[int]) -> int:
     lines = [f"# bench-decode ({result['date']})", "", result["what"] + f"; {result['machine']}; medians of "
              f"{args.rounds} rounds.", "",
              "| batch | search | OpenNMT-py sent/s (BLEU) | seqkd fp32 sent/s (BLEU) | ratio | seqkd int8 sent/s (BLEU) "
-             "| ratio | fp32 GFLOP/s | matmul GFLOP/s |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| ratio | int8 + shortlist sent/s (BLEU) | ratio | fp32 GFLOP/s | matmul GFLOP/s |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def cell(row, tool) -> str:
         x = row.get(tool)
@@ -149,19 +175,21 @@ def write(args, runs: list[dict], batches: list[int]) -> int:
     for r in table:
         lines.append(f"| {r['batch']} | {'greedy' if r['beam'] == 1 else 'beam 5'} | {cell(r, 'OpenNMT-py')} | "
                      f"{cell(r, 'seqkd fp32')} | {r['seqkd fp32'].get('ratio', float('nan')):.2f} | "
-                     f"{cell(r, 'seqkd int8')} | {r['seqkd int8'].get('ratio', float('nan')):.2f} | {r['gflops']:.0f} | "
+                     f"{cell(r, 'seqkd int8')} | {r['seqkd int8'].get('ratio', float('nan')):.2f} | "
+                     f"{cell(r, 'seqkd int8 shortlist')} | {r['seqkd int8 shortlist'].get('ratio', float('nan')):.2f} | "
+                     f"{r['gflops']:.0f} | "
                      f"{r['matmul_gflops']:.0f} |")
     lines += ["", "Whole file, as a command (process start and model load included):", "",
               "| search | OpenNMT-py best (batch) | seqkd fp32 best (batch, BLEU) | ratio | seqkd int8 best (batch, BLEU) "
-              "| ratio |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "| ratio | int8 + shortlist best (batch, BLEU) | ratio |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for beam, w in whole.items():
         o = w["OpenNMT-py"]
         cells = [f"{w[t]['e2e_sent_per_s']:,.1f} ({w[t]['batch']}, {w[t]['bleu']:.2f}) | "
                  f"{w[t]['ratio'] or float('nan'):.2f}"
-                 for t in TOOLS[:2]]
+                 for t in OURS]
         lines.append(f"| {'greedy' if beam == 1 else 'beam 5'} | {o['e2e_sent_per_s'] or float('nan'):,.1f} "
-                     f"({o['batch']}) | {cells[0]} | {cells[1]} |")
+                     f"({o['batch']}) | {' | '.join(cells)} |")
     with io.atomic_open(args.out / "decode.md") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

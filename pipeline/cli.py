@@ -11,6 +11,7 @@ COMMANDS = {
     "translate": ("pipeline.translate", "translate text with a checkpoint"),
     "evaluate": ("pipeline.evaluate", "BLEU, perplexity, p(t=y), size and speed of a checkpoint"),
     "quantize": ("pipeline.quantize", "an int8 copy of a trained model, for translating on a CPU"),
+    "shortlist": ("pipeline.shortlist", "a vocabulary shortlist for translate --shortlist, from a data stage"),
     "report": ("pipeline.report", "the Table-1 report of a preset's run"),
 }
 

@@ -44,10 +44,16 @@ def run(argv: list[str]) -> int:
         data_src, data_tgt = load_vocabs(args.data_dir)
         check_vocab(args.checkpoint, src_vocab, data_src, "source")
         check_vocab(args.checkpoint, tgt_vocab, data_tgt, "target")
+    shortlist = None
+    if args.shortlist:
+        from seqkd import shortlist as shortlists
+
+        shortlist = shortlists.load(args.shortlist)
+        shortlist.check(f"--shortlist {args.shortlist}", src_vocab, tgt_vocab)
     name = "stdin" if args.input == "-" else args.input
     started = time.time()
     try:
-        n = translate_to(args, model, src_vocab, tgt_vocab, name, device)
+        n = translate_to(args, model, src_vocab, tgt_vocab, name, device, shortlist)
     except OSError as e:  # what the disk says when the translations are flushed and renamed into place
         if args.output == "-":
             raise
@@ -56,13 +62,13 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def translate_to(args, model, src_vocab, tgt_vocab, name: str, device) -> int:
+def translate_to(args, model, src_vocab, tgt_vocab, name: str, device, shortlist=None) -> int:
     """Translate args.input to args.output (a file is written atomically); the number of lines."""
     with contextlib.ExitStack() as stack:
         source = sys.stdin.buffer if args.input == "-" else stack.enter_context(open(args.input, "rb"))
         results = translate_lines(model, src_vocab, tgt_vocab, input_lines(source, name), nbest=args.nbest,
                                   max_input_tokens=args.max_input_tokens, on_long=args.on_long, device=device,
-                                  **args.search())
+                                  shortlist=shortlist, **args.search())
         if args.output == "-":
             n = write(sys.stdout, results, args.nbest)
             sys.stdout.flush()

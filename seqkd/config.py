@@ -186,6 +186,8 @@ class TranslateConfig(SearchConfig):
     data_dir: Optional[str] = opt(None, "check that the checkpoint's vocabularies are this data stage's")
     int8: bool = opt(False, "int8 weights and dynamically quantized activations (CPU; seqkd.inference); a "
                             "checkpoint written by seqkd quantize is int8 already")
+    shortlist: Optional[str] = opt(None, "a vocabulary shortlist written by seqkd shortlist: each batch scores only "
+                                         "the target words its source words make likely (seqkd.shortlist)")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     threads: int = opt(0, "CPU threads for torch (0 = the cores this process may use, see taskset)")
 

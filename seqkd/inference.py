@@ -23,6 +23,7 @@ evaluate take it like a checkpoint.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -235,6 +236,18 @@ class InferenceModel:
         ctx = torch.bmm(torch.softmax(scores, 2), memory.outputs).view(-1, H)  # (B*K, H)
         feed = torch.sigmoid(self.w_c(torch.cat([ctx, inp], 1))).mul_(2).sub_(1)  # (B*K, H): h~_t = tanh(W_c [c; h])
         return torch.log_softmax(self.out(feed), -1), State(torch.stack(hs), torch.stack(cs), feed)
+
+    def restricted(self, ids: torch.Tensor) -> "InferenceModel":
+        """This model with its target words cut to `ids` (sorted, the special symbols 0-3 among them; a vocabulary
+        shortlist, seqkd.shortlist): its steps score only those words and take positions in `ids` as their
+        previous words, so the special symbols keep their ids; ids[position] is the word."""
+        other = copy.copy(self)
+        rows = {name: x.index_select(0, ids) for name, x in self._tensors["out"].items() if x is not None}
+        q = (rows["values"], rows["scale"]) if "values" in rows else None
+        other.out = Linear(rows.get("weight"), rows.get("bias"), int8=self.int8, q=q)
+        other.emb_gates = self.emb_gates.index_select(0, ids)
+        other.tgt_vocab = len(ids)
+        return other
 
     # ------------------------------------------------------------------------------------------ files
     def tensors(self) -> dict:

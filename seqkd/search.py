@@ -23,6 +23,7 @@ import torch
 from seqkd.data import make_batches, pad
 from seqkd.inference import for_search
 from seqkd.model import BOS, EOS, NEG_INF, PAD, Memory, Seq2Seq, State
+from seqkd.shortlist import Shortlist
 
 
 class Hypothesis(NamedTuple):
@@ -190,14 +191,18 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, **k
 
 def translate_ids(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 5, nbest: int = 1, alpha: float = 0.0,
               max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 1, batch_size: int = 64,
-              batch_tokens: int = 0, device: torch.device | str = "cpu", progress=None) -> list[list[Hypothesis]]:
+              batch_tokens: int = 0, device: torch.device | str = "cpu", progress=None,
+              shortlist: Shortlist | None = None) -> list[list[Hypothesis]]:
     """Translate token-id sequences (any order, any count) -> n-best lists in input order.
 
     Sentences are sorted by length so batches hold similar lengths; empty sources give empty translations. A
-    Seq2Seq runs through its inference path (seqkd.inference), built here once."""
+    Seq2Seq runs through its inference path (seqkd.inference), built here once. With a `shortlist`, each batch
+    scores only its shortlist's target words (seqkd.shortlist)."""
     was_training = model.training
     model.eval()
     trained, model = model, for_search(model)
+    if shortlist is not None and not hasattr(model, "restricted"):
+        raise ValueError("a shortlist needs a Seq2Seq or an InferenceModel")
     results: list[list[Hypothesis] | None] = [None] * len(sources)
     lengths = np.array([len(s) for s in sources], dtype=np.int64)
     for i in np.flatnonzero(lengths == 0):
@@ -209,8 +214,12 @@ def translate_ids(model: Seq2Seq, sources: Sequence[np.ndarray], *, beam: int = 
                 continue
             src = pad([sources[i] for i in index]).to(device)
             src_lens = torch.from_numpy(lengths[index]).to(device)
-            hyps = beam_search(model, src, src_lens, k=beam, nbest=nbest, alpha=alpha, max_len_a=max_len_a,
-                               max_len_b=max_len_b, min_len=min_len)
+            words = shortlist.for_batch(src) if shortlist is not None else None
+            hyps = beam_search(model if words is None else model.restricted(words), src, src_lens, k=beam,
+                               nbest=nbest, alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len)
+            if words is not None:
+                words = words.tolist()
+                hyps = [[h._replace(tokens=[words[t] for t in h.tokens]) for h in sent] for sent in hyps]
             for i, h in zip(index, hyps):
                 results[i] = h
             if progress is not None:
