@@ -101,12 +101,28 @@ def rows(entries: list[Entry], results: dict[Entry, dict], refs: list[str]) -> l
             if base is not None and base != e:
                 d = paired_bootstrap(results[base][s]["hypotheses"], r[s]["hypotheses"], refs)
                 row[f"{s}_vs_baseline"] = d._asdict()
+        # greedy against the model's own beam search (the paper: a Seq-KD student loses little without the beam)
+        row["greedy_vs_beam"] = paired_bootstrap(r["beam"]["hypotheses"], r["greedy"]["hypotheses"], refs)._asdict()
+        parent = parent_of(r, entries)
+        if parent is not None:  # a fine-tuned model against the model it started from
+            row["parent"] = parent.label
+            for s in SEARCHES:
+                row[f"{s}_vs_parent"] = paired_bootstrap(results[parent][s]["hypotheses"], r[s]["hypotheses"],
+                                                         refs)._asdict()
         out.append(row)
     return out
 
 
-def diff_cell(row: dict, search: str) -> str:
-    d = row.get(f"{search}_vs_baseline")
+def parent_of(result: dict, entries: list[Entry]) -> Entry | None:
+    """The entry a fine-tuned model started from (its lineage's init_from), when it is in the report."""
+    path = ((result.get("lineage") or {}).get("init_from") or {}).get("path")
+    if not path:
+        return None
+    return next((e for e in entries if Path(e.checkpoint).resolve() == Path(path).resolve()), None)
+
+
+def diff_cell(row: dict, search: str, against: str = "baseline") -> str:
+    d = row.get(f"{search}_vs_{against}")
     if d is None:
         return ""
     return f"{d['delta']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] p={d['p_value']:.3f}"
@@ -170,21 +186,28 @@ def markdown(table: list[dict], meta: dict, paper: dict | None) -> str:
 
 
 def summary(table: list[dict]) -> list[str]:
-    """The paper's two claims, checked on this run: Seq-KD greedy vs baseline greedy (with its significance), and
-    student greedy speed against the teacher's beam search."""
+    """The paper's claims, checked on this run, each difference with its paired bootstrap: Seq-KD greedy vs baseline
+    greedy and vs its own beam search, a fine-tuned model vs the model it started from, and student greedy speed
+    against the teacher's beam search."""
     by = {(r["group"], r["name"], r["seed"]): r for r in table}
     teacher = by.get(("teacher", "teacher", ""))
     out = []
     for (group, name, seed), kd in by.items():
+        where = group + (f" ({seed})" if seed else "")
+        if kd.get("parent"):
+            out.append(f"- {where}: {TITLES.get(name, name)} against the model it was fine-tuned from "
+                       f"({kd['parent']}): greedy {diff_cell(kd, 'greedy', 'parent')}, beam "
+                       f"{diff_cell(kd, 'beam', 'parent')}; its greedy vs its own beam: {kd['bleu_greedy']:.2f} / "
+                       f"{kd['bleu_beam']:.2f}, {diff_cell(kd, 'greedy', 'beam')}.")
         if name not in ("seq-kd", "ref+seq-kd"):
             continue
         title = TITLES[name]
         base = by.get((group, "baseline", seed))
-        where = group + (f" ({seed})" if seed else "")
         if base:
             out.append(f"- {where}: {title} greedy BLEU {kd['bleu_greedy']:.2f} vs baseline greedy "
                        f"{base['bleu_greedy']:.2f}: {diff_cell(kd, 'greedy')}; baseline beam {base['bleu_beam']:.2f}; "
-                       f"{title} greedy vs its own beam: {kd['bleu_greedy']:.2f} / {kd['bleu_beam']:.2f}.")
+                       f"{title} greedy vs its own beam: {kd['bleu_greedy']:.2f} / {kd['bleu_beam']:.2f}, "
+                       f"{diff_cell(kd, 'greedy', 'beam')}.")
         if teacher:
             out.append(f"- {where}: {title} greedy decodes {kd['greedy_sent_per_s'] / teacher['beam_sent_per_s']:.1f}x "
                        f"as many sentences/s as the teacher's beam search, at {kd['bleu_greedy']:.2f} vs "

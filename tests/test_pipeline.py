@@ -28,10 +28,16 @@ def test_make_runs_every_stage_then_skips_them(tiny_run, tmp_path):
         if row["name"] != "baseline":
             d = row["greedy_vs_baseline"]
             assert d["low"] <= d["delta"] <= d["high"] and 0 < d["p_value"] <= 1
+        d = row["greedy_vs_beam"]  # greedy against the model's own beam search
+        assert abs(d["delta"] - (row["bleu_greedy"] - row["bleu_beam"])) < 1e-6 and 0 < d["p_value"] <= 1
+    tuned = students[-1]  # fine-tuned from the Seq-KD student: compared with it, greedy and beam
+    assert tuned["parent"] == "Seq-KD" and "parent" not in students[-2]
+    assert abs(tuned["beam_vs_parent"]["delta"] - (tuned["bleu_beam"] - students[-2]["bleu_beam"])) < 1e-6
     assert teacher["updates"] > 0 and teacher["parameters"] > students[0]["parameters"]
     assert (tiny_run / "report.png").exists() and (tiny_run / "report_curves.png").exists()
     md = (tiny_run / "report.md").read_text()
     assert "| Seq-KD |" in md and "[95% CI] p" in md
+    assert "against the model it was fine-tuned from (Seq-KD): greedy " in md
     targets = (tiny_run / "distill" / "train.seqkd.de").read_text(encoding="utf-8").splitlines()
     assert len(targets) == 1489 and all(t.strip() for t in targets)  # the tiny teacher emits real sentences
     manifests = sorted(tiny_run.rglob("manifest.json"))
